@@ -1,0 +1,106 @@
+"""Engines for SQLite, MariaDB/MySQL and PostgreSQL, configured the same way everywhere.
+
+- SQLite: WAL journal and a busy timeout so several local processes share one file; write transactions
+  start with ``BEGIN IMMEDIATE`` so two writers queue on the busy timeout instead of failing on a lock
+  upgrade.
+- MariaDB/MySQL: utf8mb4, session time zone UTC, strict mode, READ COMMITTED (fewer gap-lock deadlocks
+  for upserts).
+- PostgreSQL: session time zone UTC.
+
+``connect_engine`` checks the connection and turns "cannot connect" into one line naming the host.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.exc import DBAPIError
+
+from config.errors import DatabaseUnavailable
+from config.redact import redact_url
+from config.settings import normalize_database_url
+
+SQLITE_BUSY_TIMEOUT_S = 30.0
+
+
+def _sqlite_engine(url: URL, **kwargs: Any) -> Engine:
+    engine = sa.create_engine(
+        url,
+        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False},
+        **kwargs,
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+        cur = dbapi_conn.cursor()
+        if url.database not in (None, "", ":memory:"):
+            cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: sa.Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def create_engine(url: str, *, connect_timeout: float = 5.0, **kwargs: Any) -> Engine:
+    """An engine for the URL (plain ``mysql://``/``postgresql://`` get our drivers); does not connect."""
+    parsed = make_url(normalize_database_url(url))
+    backend = parsed.get_backend_name()
+    kwargs.setdefault("pool_pre_ping", True)
+    if backend == "sqlite":
+        return _sqlite_engine(parsed, **kwargs)
+    if backend in ("mysql", "mariadb"):
+        return sa.create_engine(
+            parsed,
+            connect_args={
+                "connect_timeout": max(1, int(connect_timeout)),
+                "charset": "utf8mb4",
+                "init_command": "SET time_zone = '+00:00', "
+                "SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'",
+            },
+            isolation_level="READ COMMITTED",
+            pool_recycle=1800,
+            **kwargs,
+        )
+    return sa.create_engine(
+        parsed,
+        connect_args={"connect_timeout": max(1, int(connect_timeout)), "options": "-c timezone=UTC"},
+        **kwargs,
+    )
+
+
+def describe_target(url: str | URL) -> str:
+    """``host:port/database`` of a URL, for messages (never the password)."""
+    parsed = make_url(url) if isinstance(url, str) else url
+    if parsed.get_backend_name() == "sqlite":
+        return f"sqlite file {parsed.database or ':memory:'}"
+    port = f":{parsed.port}" if parsed.port else ""
+    return f"{parsed.host or 'localhost'}{port}/{parsed.database or ''}"
+
+
+def unavailable(url: str | URL, exc: BaseException) -> DatabaseUnavailable:
+    """The one-line error for a database that cannot be reached."""
+    orig = getattr(exc, "orig", None) or exc
+    reason = redact_url(str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__)
+    return DatabaseUnavailable(f"cannot connect to the database at {describe_target(url)}: {reason}")
+
+
+def connect_engine(url: str, *, connect_timeout: float = 5.0, **kwargs: Any) -> Engine:
+    """An engine whose database answered ``SELECT 1``; raises DatabaseUnavailable otherwise."""
+    engine = create_engine(url, connect_timeout=connect_timeout, **kwargs)
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except DBAPIError as exc:
+        engine.dispose()
+        raise unavailable(engine.url, exc) from None
+    return engine

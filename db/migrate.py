@@ -1,0 +1,108 @@
+"""Applying the shipped Alembic migrations: upgrade to head (serialised across processes), print the DDL,
+and check that a database is at head before a scheduler starts on it.
+
+Replicas that start together all run ``migrate``: each takes a database-wide lock first (MySQL
+``GET_LOCK``, PostgreSQL ``pg_advisory_lock``, SQLite ``BEGIN IMMEDIATE``), so one applies the
+migrations and the others find the schema at head and do nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, text
+
+from config.errors import SchemaError
+
+SCRIPT_LOCATION = "db:migrations"
+LOCK_WAIT_S = 120
+
+
+def _config(connection: Connection | None = None, url: str | None = None) -> Config:
+    cfg = Config(output_buffer=io.StringIO())
+    cfg.set_main_option("script_location", SCRIPT_LOCATION)
+    if url:
+        cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+def head_revision() -> str:
+    """The newest revision this version of scrapesched ships."""
+    head = ScriptDirectory.from_config(_config()).get_current_head()
+    if head is None:  # pragma: no cover - the package always ships migrations
+        raise SchemaError("no migrations are shipped")
+    return head
+
+
+def current_revision(conn: Connection) -> str | None:
+    """The revision the database is at (None for an empty database)."""
+    return MigrationContext.configure(conn).get_current_revision()
+
+
+def _lock_key(conn: Connection) -> str:
+    return "scrapesched.migrate." + (conn.engine.url.database or "")
+
+
+@contextmanager
+def _migration_lock(conn: Connection) -> Iterator[None]:
+    dialect = conn.dialect.name
+    if dialect in ("mysql", "mariadb"):
+        name = _lock_key(conn)[:64]
+        got = conn.execute(text("SELECT GET_LOCK(:n, :t)"), {"n": name, "t": LOCK_WAIT_S}).scalar()
+        conn.commit()
+        if got != 1:
+            raise SchemaError(f"another process held the migration lock for {LOCK_WAIT_S} s")
+        try:
+            yield
+        finally:
+            conn.execute(text("SELECT RELEASE_LOCK(:n)"), {"n": name})
+            conn.commit()
+    elif dialect == "postgresql":
+        key = int.from_bytes(hashlib.sha256(_lock_key(conn).encode()).digest()[:8], "big", signed=True)
+        conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
+        conn.commit()
+        try:
+            yield
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+            conn.commit()
+    else:  # SQLite: the engine begins every transaction with BEGIN IMMEDIATE, a file-wide write lock
+        yield
+
+
+def upgrade(engine: Engine) -> tuple[str | None, str]:
+    """Upgrade the database to head; returns (revision before, revision after). Idempotent."""
+    with engine.connect() as conn, _migration_lock(conn):
+        with conn.begin():
+            before = current_revision(conn)
+            if before != head_revision():
+                command.upgrade(_config(conn), "head")
+        after = current_revision(conn)
+    return before, after or ""
+
+
+def upgrade_sql(url: str) -> str:
+    """The DDL that ``upgrade`` would run on an empty database of the URL's kind (nothing is applied)."""
+    cfg = _config(url=url)
+    command.upgrade(cfg, "head", sql=True)
+    buffer = cfg.output_buffer
+    assert isinstance(buffer, io.StringIO)
+    return buffer.getvalue()
+
+
+def require_head(engine: Engine) -> None:
+    """Raise SchemaError with what to do when the database is not at the shipped head revision."""
+    with engine.connect() as conn:
+        current = current_revision(conn)
+    head = head_revision()
+    if current != head:
+        state = "empty" if current is None else f"at revision {current}"
+        raise SchemaError(f"database schema is {state}, this version needs {head}: run `scrapesched migrate`")

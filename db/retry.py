@@ -1,0 +1,86 @@
+"""The one retry policy of the code base: bounded exponential backoff with jitter, each retry logged.
+
+``retrying`` builds it for any predicate (the HTTP client uses it too); ``transaction`` applies it to a
+whole database transaction: on a deadlock, lock wait timeout, serialization failure, lost connection or
+SQLite "database is locked" the transaction is rolled back and re-run from its start, never half of it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import structlog
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
+
+T = TypeVar("T")
+log = structlog.get_logger("db.retry")
+
+MYSQL_RETRYABLE = {1213: "deadlock", 1205: "lock wait timeout", 2006: "server gone", 2013: "connection lost"}
+POSTGRES_RETRYABLE = {"40001": "serialization failure", "40P01": "deadlock"}
+SQLITE_RETRYABLE = ("database is locked", "database table is locked")
+
+
+def retry_reason(exc: BaseException) -> str | None:
+    """Why this error is worth a retry of the whole transaction, or None if it must be raised at once."""
+    orig: Any = exc.orig if isinstance(exc, DBAPIError) else exc
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return "connection lost"
+    code = orig.args[0] if getattr(orig, "args", None) and isinstance(orig.args[0], int) else None
+    if code in MYSQL_RETRYABLE and type(orig).__module__.startswith("pymysql"):
+        return MYSQL_RETRYABLE[code]
+    sqlstate = getattr(orig, "sqlstate", None)
+    if sqlstate in POSTGRES_RETRYABLE:
+        return POSTGRES_RETRYABLE[sqlstate]
+    if isinstance(orig, sqlite3.OperationalError) and any(m in str(orig) for m in SQLITE_RETRYABLE):
+        return "database is locked"
+    return None
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """True for the transient database errors listed in ``retry_reason``."""
+    return retry_reason(exc) is not None
+
+
+def retrying(
+    predicate: Callable[[BaseException], bool],
+    *,
+    attempts: int = 6,
+    first_wait: float = 0.05,
+    max_wait: float = 2.0,
+    what: str = "operation",
+) -> Retrying:
+    """The project's retry policy for ``predicate``: jittered exponential backoff, ``attempts`` in all."""
+
+    def _log(state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        reason = retry_reason(exc) if exc is not None else None
+        log.warning(
+            "retrying",
+            what=what,
+            attempt=state.attempt_number,
+            of=attempts,
+            reason=reason or (type(exc).__name__ if exc else None),
+            wait_s=round(state.next_action.sleep, 3) if state.next_action else None,
+        )
+
+    return Retrying(
+        stop=stop_after_attempt(attempts),
+        wait=wait_random_exponential(multiplier=first_wait, max=max_wait),
+        retry=retry_if_exception(predicate),
+        before_sleep=_log,
+        reraise=True,
+    )
+
+
+def transaction(
+    engine: Engine, work: Callable[[Connection], T], *, attempts: int = 6, what: str = "transaction"
+) -> T:
+    """Run ``work(conn)`` in one transaction, re-running the whole transaction on transient errors."""
+    for attempt in retrying(is_retryable, attempts=attempts, what=what):
+        with attempt, engine.begin() as conn:
+            return work(conn)
+    raise AssertionError("unreachable")  # pragma: no cover

@@ -1,0 +1,241 @@
+"""The schema, in SQLAlchemy Core: the seed's tables made multi-repository, each with its natural key.
+
+Every table's natural key is a UNIQUE constraint named ``uq_<table>`` (listed in ``table.info["key"]``), so
+the database, not application code, refuses duplicates. Optional parts of a key are NOT NULL with an empty
+default: in SQL ``NULL != NULL`` would let duplicates through.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    Double,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    false,
+    true,
+)
+
+from db.types import BigId, KeyString, UTCDateTime
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# Key-part bounds: a whole key stays under MariaDB's 3072 and PostgreSQL's 2704 bytes of index entry.
+REPO_LEN = 140  # GitHub: owner <= 39, name <= 100
+TEST_NAME_LEN = 256
+TEST_FILE_LEN = 200
+HYPERVISOR_LEN = 32
+VERSION_LEN = 32
+LOGIN_LEN = 100
+LABEL_LEN = 255
+
+PR_STATES = ("open", "closed", "merged")
+APPROVAL_STATES = ("APPROVED", "CHANGES_REQUESTED", "COMMENTED", "DISMISSED", "LGTM")
+
+
+def _id() -> Column[int]:
+    return Column("id", BigId, primary_key=True, autoincrement=True)
+
+
+def _in(column: str, values: tuple[str, ...], name: str) -> CheckConstraint:
+    quoted = ", ".join(f"'{v}'" for v in values)
+    return CheckConstraint(f"{column} IN ({quoted})", name=name)
+
+
+def _keyed(name: str, key: tuple[str, ...], *columns: Column[object] | CheckConstraint) -> Table:
+    table = Table(name, metadata, _id(), *columns, UniqueConstraint(*key), info={"key": key})
+    return table
+
+
+def _opt_key(name: str, length: int) -> Column[str]:
+    """An optional part of a natural key: empty string, never NULL."""
+    return Column(name, KeyString(length), nullable=False, default="", server_default="")
+
+
+pr_states = _keyed(
+    "pr_states",
+    ("repo", "pr_number"),
+    Column("repo", KeyString(REPO_LEN), nullable=False),
+    Column("pr_number", BigInteger, nullable=False),
+    Column("pr_title", Text),
+    Column("pr_state", String(16), nullable=False),
+    Column("author", String(LOGIN_LEN)),
+    Column("assignees", Text),
+    Column("draft", Boolean, nullable=False, default=False, server_default=false()),
+    Column("created_at", UTCDateTime),
+    Column("updated_at", UTCDateTime),
+    Column("closed_at", UTCDateTime),
+    Column("merged_at", UTCDateTime),
+    Column("head_sha", String(64)),
+    Column("base_ref", String(255)),
+    Column("last_checked", UTCDateTime, nullable=False),
+    _in("pr_state", PR_STATES, "pr_state"),
+)
+
+pr_health_labels = _keyed(
+    "pr_health_labels",
+    ("repo", "pr_number", "label_name"),
+    Column("repo", KeyString(REPO_LEN), nullable=False),
+    Column("pr_number", BigInteger, nullable=False),
+    Column("label_name", KeyString(LABEL_LEN), nullable=False),
+    Column("pr_title", Text),
+    Column("pr_state", String(16)),
+    Column("updated_at", UTCDateTime),
+)
+
+pr_approvals = _keyed(
+    "pr_approvals",
+    ("repo", "pr_number", "approver_login", "approval_created_at"),
+    Column("repo", KeyString(REPO_LEN), nullable=False),
+    Column("pr_number", BigInteger, nullable=False),
+    Column("approver_login", KeyString(LOGIN_LEN), nullable=False),
+    Column("approval_created_at", UTCDateTime, nullable=False),
+    Column("pr_title", Text),
+    Column("approval_state", String(32), nullable=False),
+    _in("approval_state", APPROVAL_STATES, "approval_state"),
+)
+
+pr_codecov_comments = _keyed(
+    "pr_codecov_comments",
+    ("repo", "pr_number"),
+    Column("repo", KeyString(REPO_LEN), nullable=False),
+    Column("pr_number", BigInteger, nullable=False),
+    Column("pr_title", Text),
+    Column("codecov_comment", Text),
+    Column("codecov_created_at", UTCDateTime),
+    Column("codecov_updated_at", UTCDateTime),
+    Column("codecov_present", Boolean, nullable=False, default=False, server_default=false()),
+    Column("project_coverage", Double),
+    Column("patch_coverage", Double),
+    Column("coverage_change", Double),
+    Column("base_sha", String(64)),
+    Column("head_sha", String(64)),
+    Column("parse_error", Text),
+)
+
+pr_trillian_comments = _keyed(
+    "pr_trillian_comments",
+    ("repo", "pr_number", "hypervisor", "version", "trillian_created_at"),
+    Column("repo", KeyString(REPO_LEN), nullable=False),
+    Column("pr_number", BigInteger, nullable=False),
+    _opt_key("hypervisor", HYPERVISOR_LEN),
+    _opt_key("version", VERSION_LEN),
+    Column("trillian_created_at", UTCDateTime, nullable=False),
+    Column("pr_title", Text),
+    Column("trillian_comment", Text),
+    Column("trillian_present", Boolean, nullable=False, default=True, server_default=true()),
+    Column("logs_url", Text),
+    Column("test_id", String(32)),
+    Column("environment", String(128)),
+    Column("management_server", String(64)),
+    Column("zone", String(128)),
+    Column("passed", Integer),
+    Column("failed", Integer),
+    Column("skipped", Integer),
+    Column("duration_seconds", BigInteger),
+    Column("parse_error", Text),
+)
+
+test_results = _keyed(
+    "test_results",
+    ("repo", "pr_number", "test_name", "test_file", "hypervisor", "hypervisor_version", "test_date"),
+    Column("repo", KeyString(REPO_LEN), nullable=False),
+    Column("pr_number", BigInteger, nullable=False),
+    Column("test_name", KeyString(TEST_NAME_LEN), nullable=False),
+    _opt_key("test_file", TEST_FILE_LEN),
+    _opt_key("hypervisor", HYPERVISOR_LEN),
+    _opt_key("hypervisor_version", VERSION_LEN),
+    Column("test_date", UTCDateTime, nullable=False),
+    Column("result", String(16), nullable=False),
+    Column("time_seconds", Double),
+    Column("logs_url", Text),
+)
+
+test_failures = _keyed(
+    "test_failures",
+    ("repo", "pr_number", "test_name", "test_file", "failure_type", "created_at"),
+    Column("repo", KeyString(REPO_LEN), nullable=False),
+    Column("pr_number", BigInteger, nullable=False),
+    Column("test_name", KeyString(TEST_NAME_LEN), nullable=False),
+    _opt_key("test_file", TEST_FILE_LEN),
+    _opt_key("failure_type", 32),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("message", Text),
+)
+
+flaky_tests_summary = _keyed(
+    "flaky_tests_summary",
+    ("repo", "test_name", "test_file", "hypervisor", "hypervisor_version"),
+    Column("repo", KeyString(REPO_LEN), nullable=False),
+    Column("test_name", KeyString(TEST_NAME_LEN), nullable=False),
+    _opt_key("test_file", TEST_FILE_LEN),
+    _opt_key("hypervisor", HYPERVISOR_LEN),
+    _opt_key("hypervisor_version", VERSION_LEN),
+    Column("total_runs", Integer, nullable=False, default=0, server_default="0"),
+    Column("failure_count", Integer, nullable=False, default=0, server_default="0"),
+    Column("failure_rate", Double, nullable=False, default=0.0, server_default="0"),
+    Column("first_failure", UTCDateTime),
+    Column("last_failure", UTCDateTime),
+    Column("last_seen", UTCDateTime),
+    Column("updated_at", UTCDateTime),
+)
+
+upgrade_test_results = _keyed(
+    "upgrade_test_results",
+    (
+        "jenkins_build_number",
+        "upgrade_start_version",
+        "upgrade_target_version",
+        "management_server_os",
+        "hypervisor",
+        "hypervisor_version",
+        "timestamp_start",
+    ),
+    Column("jenkins_build_number", BigInteger, nullable=False),
+    _opt_key("upgrade_start_version", VERSION_LEN),
+    _opt_key("upgrade_target_version", VERSION_LEN),
+    _opt_key("management_server_os", 64),
+    _opt_key("hypervisor", HYPERVISOR_LEN),
+    _opt_key("hypervisor_version", VERSION_LEN),
+    Column("timestamp_start", UTCDateTime, nullable=False),
+    Column("timestamp_end", UTCDateTime),
+    Column("result", String(32)),
+    Column("total_tests", Integer),
+    Column("failed_tests", Integer),
+    Column("duration_seconds", BigInteger),
+    Column("logs_url", Text),
+    Column("build_url", Text),
+)
+
+http_error_summary = _keyed(
+    "http_error_summary",
+    ("host", "status_code", "error_type"),
+    Column("host", KeyString(255), nullable=False),
+    Column("status_code", Integer, nullable=False),
+    _opt_key("error_type", 32),
+    Column("count", BigInteger, nullable=False, default=0, server_default="0"),
+    Column("first_seen", UTCDateTime, nullable=False),
+    Column("last_seen", UTCDateTime, nullable=False),
+)
+
+
+def natural_key(table: Table) -> tuple[str, ...]:
+    """The columns of the table's natural key (its ``uq_<table>`` UNIQUE constraint)."""
+    key = table.info.get("key")
+    if not key:
+        raise LookupError(f"table {table.name} declares no natural key")
+    return tuple(key)

@@ -1,0 +1,84 @@
+"""Column types that behave the same on SQLite, MariaDB/MySQL and PostgreSQL.
+
+- ``KeyString``: text that takes part in a natural key. On MariaDB/MySQL it is stored as VARBINARY so that
+  keys differing only in letter case or trailing spaces stay different rows (MariaDB's default collations,
+  even ``utf8mb4_bin``, compare with PAD SPACE). Its length is bounded so a whole key fits MariaDB's
+  3072-byte and PostgreSQL's 2704-byte index entry limits, and a longer value is refused, not cut.
+- ``UTCDateTime``: every timestamp is stored as naive UTC and read back as an aware UTC datetime.
+- ``BigId``: BIGINT ids (INTEGER on SQLite, where only INTEGER PRIMARY KEY autoincrements).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, DateTime, Integer, String
+from sqlalchemy.dialects import mysql
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+# utf8mb4 takes up to four bytes a character.
+_BYTES_PER_CHAR = 4
+
+
+class KeyTooLong(ValueError):
+    """A natural-key value is longer than its column allows."""
+
+
+class KeyString(TypeDecorator[str]):
+    """Bounded, case- and space-exact text for natural-key columns."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, length: int) -> None:
+        super().__init__(length)
+        self.length = length
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name in ("mysql", "mariadb"):
+            return dialect.type_descriptor(mysql.VARBINARY(self.length * _BYTES_PER_CHAR))
+        return dialect.type_descriptor(String(self.length))
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if len(value) > self.length:
+            raise KeyTooLong(f"value of {len(value)} characters exceeds the key column's {self.length}")
+        if dialect.name in ("mysql", "mariadb"):
+            return value.encode("utf-8")
+        return value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> str | None:
+        if isinstance(value, bytes | bytearray | memoryview):
+            return bytes(value).decode("utf-8")
+        return value  # type: ignore[no-any-return]
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored as naive UTC (microseconds kept) and returned as an aware UTC datetime."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name in ("mysql", "mariadb"):
+            return dialect.type_descriptor(mysql.DATETIME(fsp=6))
+        return dialect.type_descriptor(DateTime(timezone=False))
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: scrapesched stores only aware (UTC) timestamps")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):  # SQLite aggregates (MAX/MIN) come back as text
+            value = datetime.fromisoformat(value)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)  # type: ignore[no-any-return]

@@ -1,0 +1,53 @@
+"""What every CLI command receives: the loaded settings, the secret redactor and a lazily made engine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from sqlalchemy.engine import make_url
+
+from config.redact import Redactor
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from config.settings import Settings
+
+
+def secrets_of(settings: Settings) -> list[str]:
+    """Every secret value in the settings: URL passwords and tokens, for the redactor."""
+    out: list[str] = []
+    for url in (settings.database_url, settings.lock_url):
+        if "://" in url:
+            password = make_url(url).password
+            if password:
+                out.append(str(password))
+    return out
+
+
+@dataclass
+class App:
+    """Per-process state of the CLI: created by ``main`` and handed to each command."""
+
+    redactor: Redactor = field(default_factory=Redactor)
+    settings: Settings | None = None
+    _engine: Engine | None = None
+
+    def require_settings(self) -> Settings:
+        assert self.settings is not None, "settings are loaded by the root command"
+        return self.settings
+
+    def engine(self) -> Engine:
+        """The database engine, connected once (DatabaseUnavailable when it cannot be reached)."""
+        if self._engine is None:
+            from db.engine import connect_engine
+
+            settings = self.require_settings()
+            self._engine = connect_engine(settings.database_url, connect_timeout=settings.db_connect_timeout)
+        return self._engine
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None

@@ -1,0 +1,25 @@
+"""``scrapesched migrate``: upgrade the database schema to this version's head, or print the DDL."""
+
+from __future__ import annotations
+
+import click
+import structlog
+
+from db.migrate import upgrade, upgrade_sql
+from scheduler.app import App
+
+log = structlog.get_logger("migrate")
+
+
+@click.command("migrate")
+@click.option("--sql", "print_sql", is_flag=True, help="Print the DDL instead of applying it.")
+@click.pass_obj
+def command(app: App, print_sql: bool) -> None:
+    """Create or upgrade the schema (safe to run from several replicas at once)."""
+    settings = app.require_settings()
+    if print_sql:
+        click.echo(upgrade_sql(settings.database_url), nl=False)
+        return
+    before, after = upgrade(app.engine())
+    log.info("migrated", before=before, after=after, changed=before != after)
+    click.echo(f"database schema at revision {after}" + ("" if before != after else " (already up to date)"))

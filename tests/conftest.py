@@ -1,0 +1,125 @@
+"""Test fixtures: a fresh database per test on SQLite, MariaDB and PostgreSQL (real servers), a fresh
+Redis key prefix per test, and helpers to run the real ``scrapesched`` CLI in OS processes.
+
+Server addresses come from ``SSTEST_MYSQL_URL``, ``SSTEST_POSTGRES_URL`` and ``SSTEST_REDIS_URL`` (defaults:
+the loopback servers of our machines). Each test's database is created here and dropped afterwards, so
+tests run in parallel (pytest-xdist) without seeing each other's rows.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from db.engine import connect_engine
+from db.migrate import upgrade
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = REPO_ROOT.parent / "shared" / "fixtures"
+MYSQL_ADMIN = os.environ.get("SSTEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
+POSTGRES_ADMIN = os.environ.get(
+    "SSTEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+REDIS_URL = os.environ.get("SSTEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+BACKENDS = ("sqlite", "mariadb", "postgres")
+
+
+def _fresh_name() -> str:
+    return "sst_" + uuid.uuid4().hex[:16]
+
+
+def create_database(backend: str, tmp_path: Path) -> tuple[str, str]:
+    """A new empty database: (url, name)."""
+    name = _fresh_name()
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path / (name + '.db')}", name
+    admin_url = MYSQL_ADMIN if backend == "mariadb" else POSTGRES_ADMIN
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        if backend == "mariadb":
+            conn.exec_driver_sql(f"CREATE DATABASE {name} CHARACTER SET utf8mb4")
+        else:
+            conn.exec_driver_sql(f"CREATE DATABASE {name} TEMPLATE template0")
+    admin.dispose()
+    return make_url(admin_url).set(database=name).render_as_string(hide_password=False), name
+
+
+def drop_database(backend: str, name: str) -> None:
+    if backend == "sqlite":
+        return
+    admin_url = MYSQL_ADMIN if backend == "mariadb" else POSTGRES_ADMIN
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        if backend == "mariadb":
+            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
+        else:
+            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    admin.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def db_url(backend: str, tmp_path: Path) -> Iterator[str]:
+    """URL of a new, empty database on the parametrised backend; dropped after the test."""
+    url, name = create_database(backend, tmp_path)
+    yield url
+    drop_database(backend, name)
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[sa.Engine]:
+    """An engine on a fresh database migrated to head."""
+    eng = connect_engine(db_url)
+    upgrade(eng)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def redis_prefix() -> str:
+    """A key prefix no other test uses."""
+    return "sst:" + uuid.uuid4().hex[:12] + ":"
+
+
+def cli_env(**settings: str) -> dict[str, str]:
+    """The environment for a ``scrapesched`` subprocess: ours minus SCRAPESCHED_*, plus ``settings``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SCRAPESCHED_")}
+    env.update({"SCRAPESCHED_" + k.upper(): v for k, v in settings.items()})
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def scrapesched_cmd() -> list[str]:
+    """How to start the installed CLI with the interpreter running the tests."""
+    return [
+        sys.executable,
+        "-c",
+        "import sys; from scheduler.cli import run; sys.argv[0]='scrapesched'; run()",
+    ]
+
+
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run ``scrapesched ARGS`` in a new process and capture its output."""
+    return subprocess.run(
+        [*scrapesched_cmd(), *args],
+        env=env if env is not None else cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO_ROOT,
+        check=False,
+    )
