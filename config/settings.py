@@ -131,9 +131,7 @@ def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Se
             raise ConfigError(f"config file {str(toml_file)!r} is not valid TOML: {exc}") from None
         except OSError as exc:
             raise ConfigError(f"config file {str(toml_file)!r} cannot be read: {exc.strerror}") from None
-    settings_cls = type(
-        "Settings", (Settings,), {"model_config": {**Settings.model_config, "toml_file": toml_file}}
-    )
+    settings_cls = type("Settings", (Settings,), {"model_config": {**Settings.model_config, "toml_file": toml_file}})
     try:
         settings: Settings = settings_cls(**overrides)
     except ValidationError as exc:

@@ -76,9 +76,7 @@ def retrying(
     )
 
 
-def transaction(
-    engine: Engine, work: Callable[[Connection], T], *, attempts: int = 6, what: str = "transaction"
-) -> T:
+def transaction(engine: Engine, work: Callable[[Connection], T], *, attempts: int = 6, what: str = "transaction") -> T:
     """Run ``work(conn)`` in one transaction, re-running the whole transaction on transient errors."""
     for attempt in retrying(is_retryable, attempts=attempts, what=what):
         with attempt, engine.begin() as conn:

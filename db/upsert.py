@@ -95,7 +95,7 @@ def _plan(
     else:
         overwrite = tuple(update)
     if newer and newer in overwrite:  # the guard column is written last, after the columns it guards
-        overwrite = tuple(c for c in overwrite if c != newer) + (newer,)
+        overwrite = (*(c for c in overwrite if c != newer), newer)
     return _Plan(table, key_cols, columns, overwrite, tuple(increment), tuple(greatest), tuple(least), newer)
 
 
@@ -178,9 +178,7 @@ def _on_conflict_statement(plan: _Plan, batch: list[dict[str, Any]], dialect: st
     if not sets:
         stmt = stmt.on_conflict_do_nothing(index_elements=list(plan.key))
     else:
-        stmt = stmt.on_conflict_do_update(
-            index_elements=list(plan.key), set_=sets, where=_guard(plan, old, new)
-        )
+        stmt = stmt.on_conflict_do_update(index_elements=list(plan.key), set_=sets, where=_guard(plan, old, new))
     if dialect == "postgresql":
         stmt = stmt.returning(literal_column("(xmax = 0)").label("inserted"))
     return stmt

@@ -49,7 +49,7 @@ def test_default_database_is_a_local_sqlite_file(monkeypatch: pytest.MonkeyPatch
 
 
 def test_unknown_url_scheme_is_a_config_error() -> None:
-    with pytest.raises(ConfigError, match="database_url.*unsupported database 'oracle'"):
+    with pytest.raises(ConfigError, match=r"database_url.*unsupported database 'oracle'"):
         load_settings(database_url="oracle://u:p@h/x")
 
 

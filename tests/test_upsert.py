@@ -1,0 +1,136 @@
+"""The one upsert path: refused targets, in-batch collapsing, counters, version guard, batching."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from config.errors import SchemaError
+from db import upsert
+from db.schema import http_error_summary, pr_states, test_results
+
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+def _rows(engine: sa.Engine, table: sa.Table) -> list[sa.Row[object]]:
+    with engine.connect() as conn:
+        return list(conn.execute(sa.select(table).order_by(table.c.id)))
+
+
+def _hits(host: str, status: int, n: int, at: datetime, kind: str = "") -> dict[str, object]:
+    return {"host": host, "status_code": status, "error_type": kind, "count": n, "first_seen": at, "last_seen": at}
+
+
+def test_conflict_target_without_unique_constraint_is_refused_before_any_sql(engine: sa.Engine) -> None:
+    # Seed 001: ON CONFLICT(host, status_code) against a table whose UNIQUE key is something else.
+    statements: list[str] = []
+    sa.event.listen(engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    with pytest.raises(SchemaError, match=r"http_error_summary on \(host, status_code\)"):
+        with engine.begin() as conn:
+            upsert(conn, http_error_summary, [_hits("h", 500, 1, T0)], key=("host", "status_code"))
+    assert not any("http_error_summary" in s for s in statements)
+
+
+def test_counters_are_added_in_the_database(engine: sa.Engine) -> None:
+    with engine.begin() as conn:
+        upsert(
+            conn,
+            http_error_summary,
+            [_hits("api.github.com", 502, 3, T0)],
+            increment=["count"],
+            least=["first_seen"],
+            greatest=["last_seen"],
+        )
+    with engine.begin() as conn:
+        upsert(
+            conn,
+            http_error_summary,
+            [
+                _hits("api.github.com", 502, 4, T0 - timedelta(hours=1)),
+                _hits("api.github.com", 502, 5, T0 + timedelta(hours=1)),
+            ],
+            increment=["count"],
+            least=["first_seen"],
+            greatest=["last_seen"],
+        )
+    (row,) = _rows(engine, http_error_summary)
+    assert row.count == 12
+    assert row.first_seen == T0 - timedelta(hours=1)
+    assert row.last_seen == T0 + timedelta(hours=1)
+
+
+def test_same_key_twice_in_one_batch_collapses_last_wins(engine: sa.Engine) -> None:
+    base = {
+        "repo": "a/b",
+        "pr_number": 1,
+        "test_name": "t",
+        "test_file": "f.py",
+        "hypervisor": "kvm",
+        "hypervisor_version": "ol8",
+        "test_date": T0,
+    }
+    with engine.begin() as conn:
+        result = upsert(
+            conn,
+            test_results,
+            [{**base, "result": "Failure", "time_seconds": 1.0}, {**base, "result": "Error", "time_seconds": 2.0}],
+        )
+    assert result.rows == 1
+    (row,) = _rows(engine, test_results)
+    assert (row.result, row.time_seconds) == ("Error", 2.0)
+
+
+def _pr(number: int, title: str, updated: datetime) -> dict[str, object]:
+    return {
+        "repo": "a/b",
+        "pr_number": number,
+        "pr_title": title,
+        "pr_state": "open",
+        "updated_at": updated,
+        "last_checked": updated,
+    }
+
+
+def test_version_guard_never_puts_older_data_back(engine: sa.Engine) -> None:
+    with engine.begin() as conn:
+        upsert(conn, pr_states, [_pr(1, "new title", T0 + timedelta(minutes=5))], newer="updated_at")
+    with engine.begin() as conn:
+        upsert(conn, pr_states, [_pr(1, "stale title", T0)], newer="updated_at")
+    (row,) = _rows(engine, pr_states)
+    assert row.pr_title == "new title"
+    with engine.begin() as conn:
+        upsert(conn, pr_states, [_pr(1, "newest title", T0 + timedelta(minutes=9))], newer="updated_at")
+    (row,) = _rows(engine, pr_states)
+    assert (row.pr_title, row.updated_at) == ("newest title", T0 + timedelta(minutes=9))
+
+
+def test_many_rows_go_in_batches_and_all_arrive(engine: sa.Engine) -> None:
+    rows = [_pr(n, f"pr {n}", T0) for n in range(1, 101)]
+    with engine.begin() as conn:
+        first = upsert(conn, pr_states, rows, batch_size=7)
+    assert first.statements == 15
+    assert first.rows == 100
+    changed = [_pr(n, f"pr {n} v2", T0) for n in range(1, 51)] + [_pr(n, "x", T0) for n in range(101, 151)]
+    with engine.begin() as conn:
+        second = upsert(conn, pr_states, changed, batch_size=40)
+    assert len(_rows(engine, pr_states)) == 150
+    if engine.dialect.name == "postgresql":
+        assert (first.inserted, first.updated) == (100, 0)
+        assert (second.inserted, second.updated) == (50, 50)
+    if engine.dialect.name == "mysql":
+        assert second.updated == 50
+
+
+def test_failed_transaction_leaves_nothing_half_written(engine: sa.Engine) -> None:
+    good = [_pr(n, "ok", T0) for n in range(1, 11)]
+    with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
+        upsert(conn, pr_states, good, batch_size=5)
+        conn.execute(pr_states.insert(), [{**_pr(1, "dup", T0)}])
+    assert _rows(engine, pr_states) == []
+
+
+def test_unknown_column_is_refused(engine: sa.Engine) -> None:
+    with pytest.raises(SchemaError, match="no column bogus"), engine.begin() as conn:
+        upsert(conn, pr_states, [{**_pr(1, "t", T0), "bogus": 1}])
