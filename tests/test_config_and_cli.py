@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import cli_env, run_cli
 
 from config.errors import ConfigError
 from config.settings import load_settings
+from conftest import cli_env, run_cli
 
 
 def test_environment_beats_the_config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -7,8 +7,8 @@ import subprocess
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from conftest import cli_env, scrapesched_cmd
 
+from conftest import cli_env, scrapesched_cmd
 from db.engine import connect_engine
 from db.migrate import current_revision, head_revision, upgrade
 from db.schema import metadata

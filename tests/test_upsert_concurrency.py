@@ -13,7 +13,7 @@ from conftest import REPO_ROOT, cli_env
 from db.schema import http_error_summary, pr_states
 
 sys.path.insert(0, str(REPO_ROOT / "tests" / "workers"))
-from upsert_worker import workload  # noqa: E402
+from upsert_worker import workload
 
 PROCESSES = 8
 UPSERTS_EACH = 5000
