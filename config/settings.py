@@ -7,13 +7,26 @@ from this model (``python -m config.reference``), so the two cannot drift apart.
 from __future__ import annotations
 
 import os
+import re
+import socket
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -51,6 +64,79 @@ def normalize_database_url(url: str) -> str:
     return parsed.set(drivername=drivername).render_as_string(hide_password=False)
 
 
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(value: Any) -> Any:
+    """Seconds from ``30``, ``"30s"``, ``"5m"``, ``"1h30m"``, ``"250ms"``; other types pass to validation."""
+    if isinstance(value, str):
+        text = value.strip().lower()
+        try:
+            return float(text)
+        except ValueError:
+            pass
+        parts = _DURATION_PART.findall(text)
+        if not parts or _DURATION_PART.sub("", text).strip():
+            raise ValueError(f"{value!r} is not a duration (use e.g. 30, \"30s\", \"5m\", \"1h30m\")")
+        return sum(float(n) * _UNIT_SECONDS[unit] for n, unit in parts)
+    return value
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
+
+
+def _comma_list(value: Any) -> Any:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+CommaList = Annotated[list[str], NoDecode, BeforeValidator(_comma_list)]
+
+
+class JobSettings(BaseModel):
+    """A ``[jobs.NAME]`` table of the config file: when and how a job runs."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+    cron: str | None = None
+    """Cron expression (5 fields: minute hour day month weekday), in ``timezone``."""
+    interval: Duration | None = None
+    """Run every this long instead of a cron schedule (fire times are anchored to 2000-01-01 UTC, so
+    every replica computes the same ones)."""
+    timezone: str = "UTC"
+    """Time zone of the cron expression."""
+    enabled: bool = True
+    """False: the job is not scheduled (run-once still works)."""
+    shards: list[str] | None = None
+    """Shards to run on each fire (default: what the job lists itself, e.g. the configured repositories)."""
+    lease_ttl: Duration | None = None
+    """Lease time-to-live per shard; a run whose heartbeat is older than this is abandoned."""
+    misfire_grace: Duration = 300.0
+    """A fire later than this (downtime, overload) is a misfire: recorded, then caught up or skipped."""
+    catchup: bool = True
+    """After downtime, run the missed fires once, coalesced (true), or only record them as skipped (false)."""
+    overlap: Literal["skip", "buffer_one", "allow"] = "skip"
+    """A fire while the shard's previous fire still runs: `skip` it (recorded), `buffer_one` (run once
+    more right after), or `allow` both at once."""
+    recover: bool = False
+    """Re-run an abandoned fire once on another replica (trigger `recovery`)."""
+    params: dict[str, Any] = Field(default_factory=dict)
+    """Job parameters, e.g. `{ per_page = 100 }`."""
+
+    @model_validator(mode="after")
+    def _one_schedule(self) -> JobSettings:
+        if self.cron and self.interval:
+            raise ValueError("give either cron or interval, not both")
+        return self
+
+
+def default_instance_id() -> str:
+    """Hostname and process id: unique per replica, readable in ``status``."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
 class Settings(BaseSettings):
     """Settings of scrapesched; see each field."""
 
@@ -85,6 +171,74 @@ class Settings(BaseSettings):
 
     db_connect_timeout: float = Field(default=5.0, gt=0)
     """Seconds to wait for a database connection before giving up with an error."""
+
+    instance_id: str = Field(default_factory=default_instance_id)
+    """This replica's name in `job_runs.owner` and lease holders (default: hostname:pid)."""
+
+    max_concurrent: int = Field(default=4, ge=1, le=256)
+    """Runs (job shards) one replica executes at once; it claims the next shard only when a slot frees."""
+
+    shutdown_grace: Duration = 30.0
+    """On SIGTERM/SIGINT, how long running jobs may take to finish before their leases are released."""
+
+    http_port: int | None = Field(default=None, ge=0, le=65535)
+    """Port of `/healthz`, `/readyz` and `/metrics` (off unless set)."""
+
+    http_host: str = "0.0.0.0"
+    """Address the health and metrics server binds to."""
+
+    repos: CommaList = Field(default_factory=list)
+    """Repositories (`owner/name`, comma-separated in the environment) the GitHub jobs shard over."""
+
+    jobs: dict[str, JobSettings] = Field(default_factory=dict)
+    """Schedules: one `[jobs.NAME]` table per job (see docs/configuration.md)."""
+
+    # --- GitHub (scrapers) -------------------------------------------------------------------------
+    github_token: SecretStr | None = Field(
+        default=None,
+        repr=False,
+        validation_alias=AliasChoices("github_token", "SCRAPESCHED_GITHUB_TOKEN", "GITHUB_TOKEN"),
+    )
+    """GitHub token (`GITHUB_TOKEN` works too). Never logged or stored."""
+
+    github_tokens: SecretStr | None = Field(default=None, repr=False)
+    """Several tokens, comma-separated, or the path of a file with one per line (a mounted Kubernetes
+    secret). Used one at a time, switched only when one is exhausted: GitHub's terms forbid pooling
+    tokens to get around rate limits."""
+
+    github_api_url: str = "https://api.github.com"
+    """GitHub API base URL (GitHub Enterprise: `https://HOST/api/v3`)."""
+
+    github_app_id: int | None = None
+    """GitHub App id (with the private key file and installation id: installation tokens, more quota)."""
+
+    github_app_private_key_file: Path | None = None
+    """PEM private key file of the GitHub App."""
+
+    github_app_installation_id: int | None = None
+    """Installation id of the GitHub App on the organisation or repositories scraped."""
+
+    http_concurrency: int = Field(default=8, ge=1, le=128)
+    """HTTP requests in flight at once per replica."""
+
+    http_timeout: Duration = 30.0
+    """Timeout of one HTTP request."""
+
+    trillian_bot_login: str = "blueorangutan"
+    """Login of the smoke-test bot whose result comments fill pr_trillian_comments and test_results."""
+
+    codecov_bot_logins: CommaList = Field(default_factory=lambda: ["codecov[bot]", "codecov-io", "codecov-commenter"])
+    """Logins whose comments are Codecov reports."""
+
+    # --- more settings go above this line ----------------------------------------------------------
+
+    @field_validator("repos")
+    @classmethod
+    def _repos(cls, value: list[str]) -> list[str]:
+        for repo in value:
+            if not re.fullmatch(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+", repo):
+                raise ValueError(f"{repo!r} is not owner/name")
+        return value
 
     @field_validator("database_url")
     @classmethod

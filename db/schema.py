@@ -13,7 +13,9 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     Double,
+    Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -22,6 +24,7 @@ from sqlalchemy import (
     false,
     true,
 )
+from sqlalchemy.dialects import mysql
 
 from db.types import BigId, KeyString, UTCDateTime
 
@@ -230,6 +233,141 @@ http_error_summary = _keyed(
     Column("count", BigInteger, nullable=False, default=0, server_default="0"),
     Column("first_seen", UTCDateTime, nullable=False),
     Column("last_seen", UTCDateTime, nullable=False),
+)
+
+
+RUN_TRIGGERS = ("schedule", "manual", "recovery")
+RUN_STATUSES = ("running", "succeeded", "failed", "abandoned", "skipped")
+
+# One row per claimed fire of a job shard. The UNIQUE key is the claim: every replica computes the same
+# (job_name, shard, scheduled_for) from the trigger's nominal fire time, and only one INSERT wins.
+# ``trigger`` is part of the key so a fire's one recovery re-run is a row of its own.
+job_runs = _keyed(
+    "job_runs",
+    ("job_name", "shard", "scheduled_for", "trigger"),
+    Column("job_name", KeyString(100), nullable=False),
+    _opt_key("shard", 255),
+    Column("scheduled_for", UTCDateTime, nullable=False),
+    Column("trigger", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("owner", String(255), nullable=False),
+    Column("fencing_token", BigInteger),
+    Column("lease_ttl_s", Double, nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("heartbeat_at", UTCDateTime),
+    Column("finished_at", UTCDateTime),
+    Column("error", Text),
+    Column("rows_written", BigInteger, nullable=False, default=0, server_default="0"),
+    Column("requests", BigInteger, nullable=False, default=0, server_default="0"),
+    Column("not_modified", BigInteger, nullable=False, default=0, server_default="0"),
+    Column("retries", BigInteger, nullable=False, default=0, server_default="0"),
+    Column("rate_limit_waits", BigInteger, nullable=False, default=0, server_default="0"),
+    _in("trigger", RUN_TRIGGERS, "trigger"),
+    _in("status", RUN_STATUSES, "status"),
+)
+Index("ix_job_runs_status_heartbeat", job_runs.c.status, job_runs.c.heartbeat_at)
+Index("ix_job_runs_job_shard_finished", job_runs.c.job_name, job_runs.c.shard, job_runs.c.finished_at)
+
+# What the built-in canary job did: one row per fire it executed, ``executions`` counting how often its
+# body ran for that fire (exactly once is the point of scrapesched).
+canary_runs = _keyed(
+    "canary_runs",
+    ("shard", "scheduled_for", "trigger"),
+    _opt_key("shard", 255),
+    Column("scheduled_for", UTCDateTime, nullable=False),
+    Column("trigger", String(16), nullable=False),
+    Column("owner", String(255), nullable=False),
+    Column("executions", BigInteger, nullable=False, default=0, server_default="0"),
+    Column("ran_at", UTCDateTime, nullable=False),
+)
+
+
+# Incremental sync: one cursor per repository and stream, written in the same transaction as the data
+# it covers. ``high_water`` is the newest ``updated_at`` fully written; ``state`` (JSON) resumes a backfill.
+scrape_cursors = _keyed(
+    "scrape_cursors",
+    ("repo", "stream"),
+    Column("repo", KeyString(REPO_LEN), nullable=False),
+    Column("stream", KeyString(64), nullable=False),
+    Column("high_water", UTCDateTime),
+    Column("state", Text),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# Conditional requests: the validator and the (zlib-compressed) body of each URL's last 200, keyed by a
+# SHA-256 of the URL (URLs are too long for an index). A 304 reuses the stored body and Link header.
+LongBlob = LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb")
+http_etags = _keyed(
+    "http_etags",
+    ("url_hash",),
+    Column("url_hash", KeyString(64), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("etag", String(255)),
+    Column("last_modified", String(64)),
+    Column("link", Text),
+    Column("body", LongBlob),
+    Column("fetched_at", UTCDateTime, nullable=False),
+    Column("used_at", UTCDateTime, nullable=False),
+)
+Index("ix_http_etags_used_at", http_etags.c.used_at)
+
+# The rate-limit budget every replica shares: the last remaining/reset seen per token (by fingerprint,
+# never the token) and resource. The newest observation wins.
+rate_limits = _keyed(
+    "rate_limits",
+    ("token_id", "resource"),
+    Column("token_id", KeyString(64), nullable=False),
+    Column("resource", KeyString(32), nullable=False),
+    Column("limit", Integer),
+    Column("remaining", Integer),
+    Column("reset_at", UTCDateTime),
+    Column("observed_at", UTCDateTime, nullable=False),
+)
+
+# Endpoint telemetry: series (name + sorted labels, hashed), raw samples per fire bucket, hourly rollups.
+telemetry_series = _keyed(
+    "telemetry_series",
+    ("series_hash",),
+    Column("series_hash", KeyString(64), nullable=False),
+    Column("endpoint", String(255), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("labels", Text, nullable=False),
+    Column("first_seen", UTCDateTime, nullable=False),
+)
+
+telemetry_samples = _keyed(
+    "telemetry_samples",
+    ("series_id", "observed_at"),
+    Column("series_id", BigInteger, nullable=False),
+    Column("observed_at", UTCDateTime, nullable=False),
+    Column("value", Double, nullable=False),
+)
+Index("ix_telemetry_samples_observed_at", telemetry_samples.c.observed_at)
+
+telemetry_hourly = _keyed(
+    "telemetry_hourly",
+    ("series_id", "hour"),
+    Column("series_id", BigInteger, nullable=False),
+    Column("hour", UTCDateTime, nullable=False),
+    Column("min", Double, nullable=False),
+    Column("max", Double, nullable=False),
+    Column("avg", Double, nullable=False),
+    Column("count", BigInteger, nullable=False),
+    Column("last", Double, nullable=False),
+    Column("last_at", UTCDateTime, nullable=False),
+)
+Index("ix_telemetry_hourly_hour", telemetry_hourly.c.hour)
+
+# One row per endpoint scrape (per fire bucket): whether it worked and why not.
+telemetry_scrapes = _keyed(
+    "telemetry_scrapes",
+    ("endpoint", "observed_at"),
+    Column("endpoint", KeyString(255), nullable=False),
+    Column("observed_at", UTCDateTime, nullable=False),
+    Column("status_code", Integer, nullable=False),
+    Column("error_type", String(32)),
+    Column("error", Text),
+    Column("samples", Integer, nullable=False, default=0, server_default="0"),
 )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import make_url
@@ -13,6 +14,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from config.settings import Settings
+    from locks import LockBackend
 
 
 def secrets_of(settings: Settings) -> list[str]:
@@ -23,7 +25,20 @@ def secrets_of(settings: Settings) -> list[str]:
             password = make_url(url).password
             if password:
                 out.append(str(password))
+    if settings.github_token is not None:
+        out.append(settings.github_token.get_secret_value())
+    if settings.github_tokens is not None:
+        out.extend(github_token_list(settings.github_tokens.get_secret_value()))
     return out
+
+
+def github_token_list(value: str) -> list[str]:
+    """Tokens from a comma-separated list, or from a file with one token per line (or comma-separated)."""
+    text = value.strip()
+    path = Path(text)
+    if "," not in text and path.is_file():
+        text = path.read_text()
+    return [t.strip() for t in text.replace("\n", ",").split(",") if t.strip()]
 
 
 @dataclass
@@ -33,6 +48,7 @@ class App:
     redactor: Redactor = field(default_factory=Redactor)
     settings: Settings | None = None
     _engine: Engine | None = None
+    _locks: LockBackend | None = None
 
     def require_settings(self) -> Settings:
         assert self.settings is not None, "settings are loaded by the root command"
@@ -47,7 +63,19 @@ class App:
             self._engine = connect_engine(settings.database_url, connect_timeout=settings.db_connect_timeout)
         return self._engine
 
+    def locks(self) -> LockBackend:
+        """The lease backend named by ``lock_url`` (tokens in the main database)."""
+        if self._locks is None:
+            import locks
+
+            settings = self.require_settings()
+            self._locks = locks.connect(settings.lock_url, engine=self.engine(), holder_id=settings.instance_id)
+        return self._locks
+
     def close(self) -> None:
+        if self._locks is not None:
+            self._locks.close()
+            self._locks = None
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None

@@ -1,0 +1,24 @@
+"""The jobs scrapesched ships, assembled into a registry (the CLI passes it to the scheduler core)."""
+
+from __future__ import annotations
+
+import importlib
+
+from scheduler import canary
+from scheduler.registry import JobSpec, Registry
+
+# Modules that export ``SPECS: list[JobSpec]`` (scraper jobs); a missing one is skipped.
+JOB_MODULES = ("scrapers.github_jobs", "scrapers.telemetry_jobs")
+
+
+def default_registry() -> Registry:
+    specs: list[JobSpec] = [canary.SPEC]
+    for name in JOB_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        specs.extend(module.SPECS)
+    return Registry(specs)

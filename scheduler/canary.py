@@ -1,0 +1,63 @@
+"""The built-in ``canary`` job: records that it ran (in ``canary_runs``) and sleeps.
+
+Used to check a deployment, in tests and in the demo: ``canary_runs.executions`` counts how often the
+job's body ran for one fire, so "exactly once" can be checked from the database alone.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection
+
+from db.clock import db_now
+from db.schema import canary_runs
+from db.upsert import upsert
+from scheduler.context import RunContext
+from scheduler.registry import JobSpec, Param
+
+
+class CanaryFailure(Exception):
+    """The canary was asked to fail."""
+
+
+def run(ctx: RunContext) -> None:
+    seconds = float(ctx.params["seconds"])
+    if seconds > 0:
+        ctx.sleep(seconds)
+    if ctx.params["fail"]:
+        raise CanaryFailure("canary asked to fail (fail = true)")
+
+    def record(conn: Connection) -> None:
+        row = {
+            "shard": ctx.shard,
+            "scheduled_for": ctx.scheduled_for,
+            "trigger": ctx.trigger,
+            "owner": ctx.owner,
+            "executions": 1,
+            "ran_at": ctx.scheduled_for,
+        }
+        upsert(conn, canary_runs, [row], increment=["executions"])
+        conn.execute(
+            canary_runs.update()
+            .where(
+                canary_runs.c.shard == ctx.shard,
+                canary_runs.c.scheduled_for == ctx.scheduled_for,
+                canary_runs.c.trigger == ctx.trigger,
+            )
+            .values(ran_at=db_now(conn.dialect.name))
+        )
+
+    ctx.transaction(record, what="canary record")
+    ctx.counters.add(rows_written=1)
+
+
+SPEC = JobSpec(
+    name="canary",
+    run=run,
+    description="Records its run and sleeps: checks a deployment end to end.",
+    interval=60.0,
+    lease_ttl=30.0,
+    params={
+        "seconds": Param(float, 0.0, "how long to sleep"),
+        "fail": Param(bool, False, "raise an error at the end"),
+    },
+)

@@ -1,0 +1,84 @@
+"""``scrapesched run``: the long-running replica. Run the same command in every pod."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from types import FrameType
+
+import click
+import structlog
+
+from db.migrate import require_head
+from scheduler.app import App
+from scheduler.builtin import default_registry
+from scheduler.context import Services
+from scheduler.health import HealthServer
+from scheduler.metrics import Metrics
+from scheduler.plan import build_plan
+from scheduler.runner import Runner
+from scheduler.service import SchedulerService
+
+log = structlog.get_logger("run")
+
+
+@click.command("run")
+@click.option("--instance-id", default=None, help="This replica's name (default: hostname:pid).")
+@click.pass_obj
+def command(app: App, instance_id: str | None) -> None:
+    """Run the scheduler: every fire of every job shard runs once across all replicas."""
+    if instance_id:
+        app.settings = app.require_settings().model_copy(update={"instance_id": instance_id})
+    settings = app.require_settings()
+    plan = build_plan(settings, default_registry())  # config errors first: exit 2 before any connection
+    engine = app.engine()
+    require_head(engine)
+    locks = app.locks()
+    services = Services()
+    metrics = Metrics()
+    runner = Runner(settings, engine, locks, services, metrics, app.redactor)
+    service = SchedulerService(engine, runner, plan, settings.max_concurrent)
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("signal_received", signal=signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    health = None
+    if settings.http_port is not None:
+        health = HealthServer(
+            settings.http_host,
+            settings.http_port,
+            alive=lambda: None if service.alive() else "scheduler loop not running",
+            ready=lambda: _ready(app),
+            registry=metrics.registry,
+        )
+        health.start()
+        log.info("http_listening", port=health.port)
+    service.start()
+    try:
+        while not stop.wait(1.0):
+            pass
+    finally:
+        service.stop(settings.shutdown_grace)
+        if health is not None:
+            health.close()
+        services.close()
+    log.info("exited", instance=settings.instance_id)
+
+
+def _ready(app: App) -> str | None:
+    import sqlalchemy as sa
+
+    try:
+        with app.engine().connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except Exception as exc:
+        return app.redactor(f"database unreachable: {type(exc).__name__}")
+    try:
+        app.locks().holder("readyz-probe")
+    except Exception as exc:
+        return app.redactor(f"lock backend unreachable: {type(exc).__name__}: {exc}")
+    return None

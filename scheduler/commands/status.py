@@ -1,0 +1,97 @@
+"""``scrapesched status``: per job and shard, the last run, last success, current lease holder, and
+``stale`` when there has been no success for two intervals (seed 000's "stuck scrapers" query)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime, timedelta
+
+import click
+import sqlalchemy as sa
+
+from db.clock import server_time
+from db.migrate import require_head
+from db.schema import job_runs
+from scheduler.app import App
+from scheduler.builtin import default_registry
+from scheduler.plan import PlannedJob, build_plan
+from scheduler.runner import lease_name
+from scheduler.runs import utc
+
+
+def _interval(p: PlannedJob, now: datetime) -> timedelta | None:
+    first = p.next_fire(now)
+    second = p.next_fire(first) if first else None
+    return (second - first) if first and second else None
+
+
+@click.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.pass_obj
+def command(app: App, as_json: bool) -> int:
+    """Show the health of every job shard: last run, last success, lease holder, staleness."""
+    settings = app.require_settings()
+    plan = build_plan(settings, default_registry())
+    engine = app.engine()
+    require_head(engine)
+    locks = app.locks()
+    with engine.connect() as conn:
+        now = server_time(conn)
+        last = {
+            (r.job_name, r.shard): r
+            for r in conn.execute(
+                sa.select(job_runs).where(
+                    job_runs.c.id.in_(
+                        sa.select(sa.func.max(job_runs.c.id)).group_by(job_runs.c.job_name, job_runs.c.shard)
+                    )
+                )
+            )
+        }
+        ok = {
+            (r.job_name, r.shard): r.finished_at
+            for r in conn.execute(
+                sa.select(job_runs.c.job_name, job_runs.c.shard, sa.func.max(job_runs.c.finished_at).label("finished_at"))
+                .where(job_runs.c.status == "succeeded")
+                .group_by(job_runs.c.job_name, job_runs.c.shard)
+            )
+        }
+    rows = []
+    for p in plan:
+        if not p.scheduled and not any(k[0] == p.name for k in last):
+            continue
+        interval = _interval(p, now)
+        for shard in p.shards:
+            run = last.get((p.name, shard))
+            success = ok.get((p.name, shard))
+            success = utc(success) if isinstance(success, datetime) else (
+                utc(datetime.fromisoformat(success)) if success else None
+            )
+            holder = locks.holder(lease_name(p.name, shard))
+            stale = bool(p.scheduled and interval and (success is None or now - success > 2 * interval))
+            rows.append({
+                "job": p.name,
+                "shard": shard,
+                "last_run": run.scheduled_for.isoformat() if run else None,
+                "last_status": run.status if run else None,
+                "last_owner": run.owner if run else None,
+                "last_error": run.error if run else None,
+                "last_success": success.isoformat() if success else None,
+                "holder": holder.holder if holder else None,
+                "lease_until": holder.until.isoformat() if holder and holder.until else None,
+                "stale": stale,
+            })
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table("job", "shard", "last run", "status", "last success", "holder", "lease until", "stale",
+                      box=None)
+        for r in rows:
+            table.add_row(*(str(r[k] if r[k] is not None else "-") for k in
+                            ("job", "shard", "last_run", "last_status", "last_success", "holder", "lease_until",
+                             "stale")))
+        Console(file=sys.stdout, width=None if sys.stdout.isatty() else 220).print(table)
+    return 1 if any(r["stale"] for r in rows) else 0

@@ -1,0 +1,131 @@
+"""What a running job sees: its shard, parameters, counters, stop signal, logger and fenced transactions.
+
+Every write a job makes goes through ``ctx.transaction``: one retried database transaction that first
+checks the run's fencing token (``locks.fenced``), so a replica that lost its lease (paused, partitioned)
+can never overwrite what the newer holder wrote.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import structlog
+from sqlalchemy import Connection, Engine
+
+from db.retry import transaction
+
+if TYPE_CHECKING:
+    from config.settings import Settings
+    from locks import Lease
+
+T = TypeVar("T")
+
+
+class RunCancelled(Exception):
+    """The run was told to stop (lease lost, shutdown); raised at the next check or transaction."""
+
+
+@dataclass
+class Counters:
+    """What a run reports; stored on its ``job_runs`` row and exported as metrics."""
+
+    rows_written: int = 0
+    requests: int = 0
+    not_modified: int = 0
+    retries: int = 0
+    rate_limit_waits: int = 0
+
+    def add(self, **increments: int) -> None:
+        for name, n in increments.items():
+            setattr(self, name, getattr(self, name) + n)
+
+    def as_dict(self) -> dict[str, int]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+class Services:
+    """Per-process objects shared by runs (HTTP client, telemetry buffer), created on first use."""
+
+    def __init__(self) -> None:
+        self._made: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def get(self, name: str, factory: Callable[[], T]) -> T:
+        with self._lock:
+            if name not in self._made:
+                self._made[name] = factory()
+            return self._made[name]  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        with self._lock:
+            made, self._made = self._made, {}
+        for obj in made.values():
+            close = getattr(obj, "close", None)
+            if callable(close):
+                close()
+
+
+@dataclass
+class RunContext:
+    """One run of one job on one shard."""
+
+    job: str
+    shard: str
+    params: dict[str, Any]
+    scheduled_for: datetime
+    trigger: str
+    run_id: int
+    owner: str
+    settings: Settings
+    engine: Engine
+    lease: Lease | None
+    stop_event: threading.Event
+    services: Services
+    counters: Counters = field(default_factory=Counters)
+    stop_reason: str = ""
+
+    @property
+    def log(self) -> structlog.stdlib.BoundLogger:
+        return structlog.get_logger("job").bind(job=self.job, shard=self.shard, run_id=self.run_id)  # type: ignore[no-any-return]
+
+    def should_stop(self) -> bool:
+        """True once the lease is lost or the process is shutting down."""
+        return self.stop_event.is_set() or (self.lease is not None and self.lease.lost)
+
+    def check(self) -> None:
+        """Raise RunCancelled if the run must stop."""
+        if self.should_stop():
+            raise RunCancelled(self.stop_reason or ("lease lost" if self.lease and self.lease.lost else "stopped"))
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep, waking at once (RunCancelled) when the run must stop."""
+        deadline = seconds
+        lost = self.lease.lost_event if self.lease is not None else None
+        step = 0.05
+        waited = 0.0
+        while waited < deadline:
+            self.check()
+            if lost is not None and lost.wait(min(step, deadline - waited)):
+                self.check()
+            elif lost is None:
+                self.stop_event.wait(min(step, deadline - waited))
+            waited += step
+        self.check()
+
+    def transaction(self, work: Callable[[Connection], T], *, what: str = "job write") -> T:
+        """``work(conn)`` in one retried transaction, refused (FencedOut) if a newer lease holder exists."""
+        self.check()
+        lease = self.lease
+
+        def fenced_work(conn: Connection) -> T:
+            if lease is not None:
+                from locks import fenced
+
+                fenced(conn, lease.name, lease.token)
+            return work(conn)
+
+        return transaction(self.engine, fenced_work, attempts=self.settings.db_retry_attempts, what=what)

@@ -1,0 +1,108 @@
+"""The job registry: what a job is (name, function, default schedule, shards, parameters, lease ttl).
+
+Jobs are plain functions ``run(ctx: RunContext) -> None``; they report counters through ``ctx`` and
+write through ``ctx.transaction`` (a fenced, retried transaction). The scheduler core only knows this
+interface; concrete jobs (canary, GitHub, telemetry) register themselves in ``scheduler.builtin``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from config.errors import ConfigError
+
+if TYPE_CHECKING:
+    from config.settings import Settings
+    from scheduler.context import RunContext
+
+JobFunction = Callable[["RunContext"], None]
+ShardLister = Callable[["Settings"], list[str]]
+
+DEFAULT_SHARD = ""
+
+
+def single_shard(_settings: Settings) -> list[str]:
+    """The shard list of a job that is not sharded: one unnamed shard."""
+    return [DEFAULT_SHARD]
+
+
+@dataclass(frozen=True)
+class Param:
+    """One job parameter: its type (bool, int, float or str), default and meaning."""
+
+    type: type
+    default: Any
+    help: str = ""
+
+    def coerce(self, job: str, name: str, value: Any) -> Any:
+        """The value converted to this parameter's type; ConfigError naming it when impossible."""
+        try:
+            if self.type is bool:
+                if isinstance(value, bool):
+                    return value
+                text = str(value).strip().lower()
+                if text in ("1", "true", "yes", "on"):
+                    return True
+                if text in ("0", "false", "no", "off"):
+                    return False
+                raise ValueError(value)
+            if self.type in (int, float) and isinstance(value, bool):
+                raise ValueError(value)
+            return self.type(value)
+        except (TypeError, ValueError):
+            raise ConfigError(
+                f"job {job}: parameter {name} must be {self.type.__name__}, got {value!r}"
+            ) from None
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """A job as the code defines it; the TOML ``[jobs.NAME]`` table may override its schedule and shards."""
+
+    name: str
+    run: JobFunction
+    description: str
+    cron: str | None = None
+    interval: float | None = None
+    lease_ttl: float = 120.0
+    shards: ShardLister = single_shard
+    params: Mapping[str, Param] = field(default_factory=dict)
+
+    def resolve_params(self, given: Mapping[str, Any]) -> dict[str, Any]:
+        """Defaults overlaid with ``given``; an unknown parameter is a ConfigError naming it."""
+        unknown = sorted(set(given) - set(self.params))
+        if unknown:
+            known = ", ".join(sorted(self.params)) or "none"
+            raise ConfigError(f"job {self.name}: unknown parameter {unknown[0]!r} (known: {known})")
+        out = {name: p.default for name, p in self.params.items()}
+        out.update({k: self.params[k].coerce(self.name, k, v) for k, v in given.items()})
+        return out
+
+
+class Registry:
+    """The jobs this process knows, by name."""
+
+    def __init__(self, jobs: list[JobSpec] | None = None) -> None:
+        self._jobs: dict[str, JobSpec] = {}
+        for job in jobs or []:
+            self.add(job)
+
+    def add(self, job: JobSpec) -> None:
+        if job.name in self._jobs:
+            raise ValueError(f"job {job.name} registered twice")
+        self._jobs[job.name] = job
+
+    def get(self, name: str) -> JobSpec:
+        try:
+            return self._jobs[name]
+        except KeyError:
+            known = ", ".join(sorted(self._jobs))
+            raise ConfigError(f"unknown job {name!r} (known: {known})") from None
+
+    def names(self) -> list[str]:
+        return sorted(self._jobs)
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self._jobs[name] for name in self.names())

@@ -1,0 +1,233 @@
+"""Executing one fire of one job shard: claim, lease, heartbeat, run, fenced finish, release.
+
+The same path serves scheduled fires, ``run-once`` (trigger ``manual``) and recovery re-runs. A fire
+whose lease cannot be taken never runs: it is recorded ``skipped`` (overlap) or ``failed`` (lock server
+unavailable), never run unguarded.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import structlog
+from sqlalchemy import Connection, Engine
+
+from config.redact import Redactor
+from config.settings import Settings
+from db.retry import transaction
+from locks import FencedOut, Lease, LockBackend, LockError, fenced
+from scheduler import runs
+from scheduler.context import RunCancelled, RunContext, Services
+from scheduler.metrics import Metrics
+from scheduler.plan import PlannedJob
+
+log = structlog.get_logger("scheduler.runner")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one fire ended for this replica."""
+
+    status: str  # succeeded, failed, skipped, lost (claimed elsewhere), busy (lease held elsewhere)
+    run_id: int | None = None
+    detail: str = ""
+    holder: str | None = None
+    until: datetime | None = None
+
+
+def lease_name(job: str, shard: str) -> str:
+    return f"job:{job}:{shard}" if shard else f"job:{job}"
+
+
+class Runner:
+    """Runs fires for one replica; thread-safe, one instance per process."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        engine: Engine,
+        locks: LockBackend,
+        services: Services,
+        metrics: Metrics,
+        redactor: Redactor,
+        shutdown: threading.Event | None = None,
+    ) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.locks = locks
+        self.services = services
+        self.metrics = metrics
+        self.redactor = redactor
+        self.owner = settings.instance_id
+        self.shutdown = shutdown or threading.Event()
+        self._running: dict[int, threading.Event] = {}
+        self._guard = threading.Lock()
+
+    def cancel_all(self, reason: str) -> None:
+        """Tell every running job to stop (after the shutdown grace period)."""
+        with self._guard:
+            for event in self._running.values():
+                event.set()
+        log.warning("runs_cancelled", reason=reason)
+
+    def running_count(self) -> int:
+        with self._guard:
+            return len(self._running)
+
+    def execute(
+        self,
+        planned: PlannedJob,
+        shard: str,
+        scheduled_for: datetime,
+        trigger: str,
+        params: dict[str, Any] | None = None,
+        *,
+        lease_wait: float = 0.0,
+    ) -> Outcome:
+        job = planned.name
+        bound = log.bind(job=job, shard=shard, scheduled_for=scheduled_for.isoformat(), trigger=trigger)
+        got = runs.claim(self.engine, job, shard, scheduled_for, trigger, self.owner, planned.lease_ttl)
+        if isinstance(got, runs.Taken):
+            self.metrics.claims_lost.labels(job).inc()
+            bound.info("claimed_by_other", owner=got.owner, status=got.status)
+            return Outcome("lost", detail=f"claimed by {got.owner}", holder=got.owner)
+        claim = got
+        bound = bound.bind(run_id=claim.run_id)
+        name = lease_name(job, shard)
+        if planned.overlap == "allow":
+            name = f"{name}@{claim.scheduled_for.isoformat()}:{trigger}"
+        wait = lease_wait
+        if planned.overlap == "buffer_one" and not lease_wait:
+            wait = planned.misfire_grace
+        try:
+            lease = self.locks.acquire(name, planned.lease_ttl, wait=0)
+            if lease is None and wait > 0:
+                if planned.overlap == "buffer_one" and runs.buffered_waiting(self.engine, job, shard, claim.run_id):
+                    lease = None
+                else:
+                    lease = self.locks.acquire(name, planned.lease_ttl, wait=wait)
+        except LockError as exc:
+            reason = self.redactor(f"lock backend unavailable, fire not run: {exc}")
+            runs.end_unleased(self.engine, claim, "failed", reason)
+            self.metrics.runs.labels(job, "failed").inc()
+            bound.error("lease_unavailable", error=reason)
+            return Outcome("failed", claim.run_id, reason)
+        if lease is None:
+            info = self.locks.holder(name)
+            holder = info.holder if info else "another run"
+            until = info.until if info else None
+            reason = f"overlap: previous fire still running (lease held by {holder}" + (
+                f" until {until.isoformat()})" if until else ")"
+            )
+            runs.end_unleased(self.engine, claim, "skipped", reason)
+            self.metrics.runs.labels(job, "skipped").inc()
+            bound.info("fire_skipped", reason=reason)
+            return Outcome("busy", claim.run_id, reason, holder=holder, until=until)
+        return self._run_leased(planned, claim, lease, params if params is not None else planned.params, bound)
+
+    def _run_leased(
+        self,
+        planned: PlannedJob,
+        claim: runs.Claim,
+        lease: Lease,
+        params: dict[str, Any],
+        bound: Any,
+    ) -> Outcome:
+        job = planned.name
+        stop = threading.Event()
+        with self._guard:
+            self._running[claim.run_id] = stop
+        started = time.monotonic()
+        status, error = "failed", None
+        ctx = RunContext(
+            job=job,
+            shard=claim.shard,
+            params=dict(params),
+            scheduled_for=claim.scheduled_for,
+            trigger=claim.trigger,
+            run_id=claim.run_id,
+            owner=self.owner,
+            settings=self.settings,
+            engine=self.engine,
+            lease=lease,
+            stop_event=stop,
+            services=self.services,
+        )
+        beat = threading.Thread(
+            target=self._heartbeat, args=(claim, lease, stop, planned.lease_ttl / 3), daemon=True
+        )
+        try:
+            structlog.contextvars.bind_contextvars(job=job, shard=claim.shard, run_id=claim.run_id)
+            if not runs.attach_lease(self.engine, claim, lease.token):
+                raise RunCancelled("run was taken over before it started")
+            beat.start()
+            bound.info("run_started", token=lease.token)
+            planned.spec.run(ctx)
+            status = "succeeded"
+        except RunCancelled as exc:
+            error = f"cancelled: {exc}"
+        except FencedOut as exc:
+            error = f"fenced out: {exc}"
+        except Exception as exc:  # the job's own failure: recorded, never kills the scheduler
+            error = self.redactor(f"{type(exc).__name__}: {exc}")
+        finally:
+            stop.set()
+            if beat.is_alive():
+                beat.join(timeout=5)
+            structlog.contextvars.unbind_contextvars("job", "shard", "run_id")
+        if lease.lost:
+            self.metrics.lease_losses.labels(job).inc()
+            if status == "succeeded":
+                status, error = "failed", "lease lost before the run could be recorded"
+        recorded = self._finish(claim, lease, status, error, ctx)
+        try:
+            lease.release()
+        except LockError as exc:
+            bound.warning("lease_release_failed", error=str(exc))
+        with self._guard:
+            self._running.pop(claim.run_id, None)
+        elapsed = time.monotonic() - started
+        if not recorded:
+            bound.warning("completion_refused", status=status, reason="run no longer ours (abandoned or fenced)")
+            return Outcome("failed", claim.run_id, "completion refused: run no longer ours")
+        self.metrics.runs.labels(job, status).inc()
+        self.metrics.duration.labels(job).observe(elapsed)
+        for name, value in ctx.counters.as_dict().items():
+            self.metrics.run_counters[name].labels(job).inc(value)
+        if status == "succeeded":
+            self.metrics.last_success.labels(job, claim.shard).set(time.time())
+            bound.info("run_succeeded", seconds=round(elapsed, 3), **ctx.counters.as_dict())
+        else:
+            bound.error("run_failed", seconds=round(elapsed, 3), error=error)
+        return Outcome(status, claim.run_id, error or "")
+
+    def _finish(
+        self, claim: runs.Claim, lease: Lease, status: str, error: str | None, ctx: RunContext
+    ) -> bool:
+        def work(conn: Connection) -> bool:
+            fenced(conn, lease.name, lease.token)
+            return runs.finish(conn, claim, lease.token, status, error, ctx.counters.as_dict())
+
+        try:
+            return transaction(self.engine, work, attempts=self.settings.db_retry_attempts, what="finish run")
+        except FencedOut:
+            return False
+
+    def _heartbeat(self, claim: runs.Claim, lease: Lease, stop: threading.Event, every: float) -> None:
+        while not stop.wait(every):
+            try:
+                alive = runs.heartbeat(self.engine, claim, lease.token)
+            except Exception as exc:  # database trouble: the lease keep-alive decides about the run
+                log.warning("heartbeat_failed", run_id=claim.run_id, error=self.redactor(str(exc)))
+                continue
+            if not alive:
+                log.warning("run_taken_over", run_id=claim.run_id, job=claim.job, shard=claim.shard)
+                stop.set()
+                return
+            if lease.lost:
+                stop.set()
+                return

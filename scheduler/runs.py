@@ -1,0 +1,228 @@
+"""The ``job_runs`` table: claiming a fire and every later transition of a run.
+
+A claim is one INSERT guarded by UNIQUE(job_name, shard, scheduled_for, trigger): the replica whose
+insert wins owns the fire. Every transition after that is one conditional UPDATE that names the status
+it expects, the owner and (once the lease is held) the fencing token, so a stale replica can never finish
+or overwrite a run it no longer owns. Times come from the database's clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import IntegrityError
+
+from db.clock import db_now, server_time
+from db.retry import transaction
+from db.schema import job_runs
+
+MAX_ERROR_CHARS = 2000
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A fire this replica won."""
+
+    run_id: int
+    job: str
+    shard: str
+    scheduled_for: datetime
+    trigger: str
+    owner: str
+
+
+@dataclass(frozen=True)
+class Taken:
+    """A fire another replica (or an earlier attempt) already claimed."""
+
+    owner: str
+    status: str
+
+
+def _now(conn: Connection) -> sa.ColumnElement[datetime]:
+    return db_now(conn.dialect.name)
+
+
+def utc(value: datetime) -> datetime:
+    """An aware datetime in UTC (naive values are taken as UTC)."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def claim(
+    engine: Engine,
+    job: str,
+    shard: str,
+    scheduled_for: datetime,
+    trigger: str,
+    owner: str,
+    lease_ttl: float,
+    *,
+    status: str = "running",
+    error: str | None = None,
+) -> Claim | Taken:
+    """Insert the run row; the first replica to do so wins, the others get who owns it."""
+    values = {
+        "job_name": job,
+        "shard": shard,
+        "scheduled_for": utc(scheduled_for),
+        "trigger": trigger,
+        "status": status,
+        "owner": owner,
+        "lease_ttl_s": lease_ttl,
+        "error": error,
+    }
+
+    def insert(conn: Connection) -> int:
+        stmt = job_runs.insert().values(
+            **values,
+            started_at=_now(conn),
+            finished_at=_now(conn) if status != "running" else None,
+        )
+        return int(conn.execute(stmt).inserted_primary_key[0])  # type: ignore[index]
+
+    try:
+        run_id = transaction(engine, insert, what="claim")
+    except IntegrityError:
+        with engine.connect() as conn:
+            row = conn.execute(
+                sa.select(job_runs.c.owner, job_runs.c.status).where(
+                    job_runs.c.job_name == job,
+                    job_runs.c.shard == shard,
+                    job_runs.c.scheduled_for == utc(scheduled_for),
+                    job_runs.c.trigger == trigger,
+                )
+            ).first()
+        if row is None:  # not a duplicate: some other constraint failed
+            raise
+        return Taken(owner=row.owner, status=row.status)
+    return Claim(run_id, job, shard, utc(scheduled_for), trigger, owner)
+
+
+def _mine(c: Claim, token: int | None) -> list[sa.ColumnElement[bool]]:
+    cond = [job_runs.c.id == c.run_id, job_runs.c.status == "running", job_runs.c.owner == c.owner]
+    if token is not None:
+        cond.append(job_runs.c.fencing_token == token)
+    return cond
+
+
+def _update(engine: Engine, c: Claim, token: int | None, what: str, **values: object) -> bool:
+    def work(conn: Connection) -> bool:
+        stmt = sa.update(job_runs).where(*_mine(c, token)).values(**values)
+        return conn.execute(stmt).rowcount == 1
+
+    return transaction(engine, work, what=what)
+
+
+def attach_lease(engine: Engine, c: Claim, token: int) -> bool:
+    """Record the lease's fencing token on a claimed run (still ours and running)."""
+    return _update(engine, c, None, "attach lease", fencing_token=token, heartbeat_at=db_now(engine.dialect.name))
+
+
+def heartbeat(engine: Engine, c: Claim, token: int) -> bool:
+    """Refresh ``heartbeat_at``; False when the run is no longer ours (abandoned, fenced)."""
+    return _update(engine, c, token, "heartbeat", heartbeat_at=db_now(engine.dialect.name))
+
+
+def end_unleased(engine: Engine, c: Claim, status: str, reason: str) -> bool:
+    """End a claimed run that never got its lease (skipped for overlap, lock server down)."""
+    now = db_now(engine.dialect.name)
+    return _update(engine, c, None, "end run", status=status, finished_at=now, error=reason[:MAX_ERROR_CHARS])
+
+
+def finish(
+    conn: Connection, c: Claim, token: int, status: str, error: str | None, counters: dict[str, int]
+) -> bool:
+    """End a leased run, inside the caller's (fenced) transaction; False if it is no longer ours."""
+    stmt = (
+        sa.update(job_runs)
+        .where(*_mine(c, token))
+        .values(
+            status=status,
+            finished_at=_now(conn),
+            heartbeat_at=_now(conn),
+            error=error[:MAX_ERROR_CHARS] if error else None,
+            **counters,
+        )
+    )
+    return conn.execute(stmt).rowcount == 1
+
+
+@dataclass(frozen=True)
+class Abandoned:
+    """A run marked abandoned by the sweep."""
+
+    run_id: int
+    job: str
+    shard: str
+    scheduled_for: datetime
+    trigger: str
+    owner: str
+
+
+def sweep_abandoned(engine: Engine, sweeper: str) -> list[Abandoned]:
+    """Mark ``abandoned`` every running run whose heartbeat is older than its lease ttl (database clock).
+
+    Each is one conditional UPDATE that re-checks the heartbeat it saw, so a run that just heartbeated
+    is never taken.
+    """
+    with engine.connect() as conn:
+        now = server_time(conn)
+        rows = conn.execute(
+            sa.select(
+                job_runs.c.id, job_runs.c.job_name, job_runs.c.shard, job_runs.c.scheduled_for,
+                job_runs.c.trigger, job_runs.c.owner, job_runs.c.heartbeat_at, job_runs.c.started_at,
+                job_runs.c.lease_ttl_s,
+            ).where(job_runs.c.status == "running")
+        ).all()
+    out: list[Abandoned] = []
+    for r in rows:
+        last = r.heartbeat_at or r.started_at
+        if now - last <= timedelta(seconds=r.lease_ttl_s):
+            continue
+        seen = job_runs.c.heartbeat_at == r.heartbeat_at if r.heartbeat_at else job_runs.c.heartbeat_at.is_(None)
+
+        def mark(conn: Connection, r: sa.Row[object] = r, seen: sa.ColumnElement[bool] = seen) -> bool:
+            stmt = (
+                sa.update(job_runs)
+                .where(job_runs.c.id == r.id, job_runs.c.status == "running", seen)  # type: ignore[attr-defined]
+                .values(
+                    status="abandoned",
+                    finished_at=_now(conn),
+                    error=f"no heartbeat from {r.owner} for over {r.lease_ttl_s:g} s; marked by {sweeper}",  # type: ignore[attr-defined]
+                )
+            )
+            return conn.execute(stmt).rowcount == 1
+
+        if transaction(engine, mark, what="abandon run"):
+            out.append(Abandoned(r.id, r.job_name, r.shard, utc(r.scheduled_for), r.trigger, r.owner))
+    return out
+
+
+def last_scheduled(engine: Engine, job: str, shards: Sequence[str]) -> dict[str, datetime]:
+    """The latest scheduled fire recorded per shard of a job."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(job_runs.c.shard, sa.func.max(job_runs.c.scheduled_for))
+            .where(job_runs.c.job_name == job, job_runs.c.trigger == "schedule", job_runs.c.shard.in_(list(shards)))
+            .group_by(job_runs.c.shard)
+        ).all()
+    return {shard: utc(when) if isinstance(when, datetime) else utc(datetime.fromisoformat(when)) for shard, when in rows}
+
+
+def buffered_waiting(engine: Engine, job: str, shard: str, exclude_run: int) -> bool:
+    """True when another fire of this shard is already waiting for the lease (overlap ``buffer_one``)."""
+    with engine.connect() as conn:
+        found = conn.execute(
+            sa.select(job_runs.c.id).where(
+                job_runs.c.job_name == job,
+                job_runs.c.shard == shard,
+                job_runs.c.status == "running",
+                job_runs.c.fencing_token.is_(None),
+                job_runs.c.id != exclude_run,
+            ).limit(1)
+        ).first()
+    return found is not None
