@@ -78,7 +78,7 @@ def parse_duration(value: Any) -> Any:
             pass
         parts = _DURATION_PART.findall(text)
         if not parts or _DURATION_PART.sub("", text).strip():
-            raise ValueError(f"{value!r} is not a duration (use e.g. 30, \"30s\", \"5m\", \"1h30m\")")
+            raise ValueError(f'{value!r} is not a duration (use e.g. 30, "30s", "5m", "1h30m")')
         return sum(float(n) * _UNIT_SECONDS[unit] for n, unit in parts)
     return value
 

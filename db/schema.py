@@ -25,6 +25,7 @@ from sqlalchemy import (
     true,
 )
 from sqlalchemy.dialects import mysql
+from sqlalchemy.sql import column as sa_column
 
 from db.types import BigId, KeyString, UTCDateTime
 
@@ -55,8 +56,8 @@ def _id() -> Column[int]:
 
 
 def _in(column: str, values: tuple[str, ...], name: str) -> CheckConstraint:
-    quoted = ", ".join(f"'{v}'" for v in values)
-    return CheckConstraint(f"{column} IN ({quoted})", name=name)
+    # An expression, not text, so each dialect quotes the column (``trigger`` is reserved in MySQL).
+    return CheckConstraint(sa_column(column).in_(values), name=name)
 
 
 def _keyed(name: str, key: tuple[str, ...], *columns: Column[object] | CheckConstraint) -> Table:
@@ -235,6 +236,19 @@ http_error_summary = _keyed(
     Column("last_seen", UTCDateTime, nullable=False),
 )
 
+
+# Leases of the ``table`` lock backend, and the durable fencing-token counter of every backend: ``token``
+# is bumped for each new holder and never goes back, even when the lock server (Redis) loses its keys.
+locks = Table(
+    "locks",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    Column("holder", String(255)),
+    Column("token", BigInteger, nullable=False, default=0, server_default="0"),
+    Column("lock_until", UTCDateTime),
+    Column("locked_at", UTCDateTime),
+    info={"key": ("name",)},
+)
 
 RUN_TRIGGERS = ("schedule", "manual", "recovery")
 RUN_STATUSES = ("running", "succeeded", "failed", "abandoned", "skipped")

@@ -52,9 +52,7 @@ class Param:
                 raise ValueError(value)
             return self.type(value)
         except (TypeError, ValueError):
-            raise ConfigError(
-                f"job {job}: parameter {name} must be {self.type.__name__}, got {value!r}"
-            ) from None
+            raise ConfigError(f"job {job}: parameter {name} must be {self.type.__name__}, got {value!r}") from None
 
 
 @dataclass(frozen=True)

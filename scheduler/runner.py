@@ -24,6 +24,7 @@ from scheduler import runs
 from scheduler.context import RunCancelled, RunContext, Services
 from scheduler.metrics import Metrics
 from scheduler.plan import PlannedJob
+from scheduler.runs import lease_name
 
 log = structlog.get_logger("scheduler.runner")
 
@@ -37,10 +38,6 @@ class Outcome:
     detail: str = ""
     holder: str | None = None
     until: datetime | None = None
-
-
-def lease_name(job: str, shard: str) -> str:
-    return f"job:{job}:{shard}" if shard else f"job:{job}"
 
 
 class Runner:
@@ -157,9 +154,7 @@ class Runner:
             stop_event=stop,
             services=self.services,
         )
-        beat = threading.Thread(
-            target=self._heartbeat, args=(claim, lease, stop, planned.lease_ttl / 3), daemon=True
-        )
+        beat = threading.Thread(target=self._heartbeat, args=(claim, lease, stop, planned.lease_ttl / 3), daemon=True)
         try:
             structlog.contextvars.bind_contextvars(job=job, shard=claim.shard, run_id=claim.run_id)
             if not runs.attach_lease(self.engine, claim, lease.token):
@@ -205,9 +200,7 @@ class Runner:
             bound.error("run_failed", seconds=round(elapsed, 3), error=error)
         return Outcome(status, claim.run_id, error or "")
 
-    def _finish(
-        self, claim: runs.Claim, lease: Lease, status: str, error: str | None, ctx: RunContext
-    ) -> bool:
+    def _finish(self, claim: runs.Claim, lease: Lease, status: str, error: str | None, ctx: RunContext) -> bool:
         def work(conn: Connection) -> bool:
             fenced(conn, lease.name, lease.token)
             return runs.finish(conn, claim, lease.token, status, error, ctx.counters.as_dict())

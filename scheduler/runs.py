@@ -43,6 +43,11 @@ class Taken:
     status: str
 
 
+def lease_name(job: str, shard: str) -> str:
+    """The lease that keeps two fires of one job shard from overlapping."""
+    return f"job:{job}:{shard}" if shard else f"job:{job}"
+
+
 def _now(conn: Connection) -> sa.ColumnElement[datetime]:
     return db_now(conn.dialect.name)
 
@@ -133,9 +138,7 @@ def end_unleased(engine: Engine, c: Claim, status: str, reason: str) -> bool:
     return _update(engine, c, None, "end run", status=status, finished_at=now, error=reason[:MAX_ERROR_CHARS])
 
 
-def finish(
-    conn: Connection, c: Claim, token: int, status: str, error: str | None, counters: dict[str, int]
-) -> bool:
+def finish(conn: Connection, c: Claim, token: int, status: str, error: str | None, counters: dict[str, int]) -> bool:
     """End a leased run, inside the caller's (fenced) transaction; False if it is no longer ours."""
     stmt = (
         sa.update(job_runs)
@@ -173,8 +176,14 @@ def sweep_abandoned(engine: Engine, sweeper: str) -> list[Abandoned]:
         now = server_time(conn)
         rows = conn.execute(
             sa.select(
-                job_runs.c.id, job_runs.c.job_name, job_runs.c.shard, job_runs.c.scheduled_for,
-                job_runs.c.trigger, job_runs.c.owner, job_runs.c.heartbeat_at, job_runs.c.started_at,
+                job_runs.c.id,
+                job_runs.c.job_name,
+                job_runs.c.shard,
+                job_runs.c.scheduled_for,
+                job_runs.c.trigger,
+                job_runs.c.owner,
+                job_runs.c.heartbeat_at,
+                job_runs.c.started_at,
                 job_runs.c.lease_ttl_s,
             ).where(job_runs.c.status == "running")
         ).all()
@@ -210,19 +219,23 @@ def last_scheduled(engine: Engine, job: str, shards: Sequence[str]) -> dict[str,
             .where(job_runs.c.job_name == job, job_runs.c.trigger == "schedule", job_runs.c.shard.in_(list(shards)))
             .group_by(job_runs.c.shard)
         ).all()
-    return {shard: utc(when) if isinstance(when, datetime) else utc(datetime.fromisoformat(when)) for shard, when in rows}
+    return {
+        shard: utc(when) if isinstance(when, datetime) else utc(datetime.fromisoformat(when)) for shard, when in rows
+    }
 
 
 def buffered_waiting(engine: Engine, job: str, shard: str, exclude_run: int) -> bool:
     """True when another fire of this shard is already waiting for the lease (overlap ``buffer_one``)."""
     with engine.connect() as conn:
         found = conn.execute(
-            sa.select(job_runs.c.id).where(
+            sa.select(job_runs.c.id)
+            .where(
                 job_runs.c.job_name == job,
                 job_runs.c.shard == shard,
                 job_runs.c.status == "running",
                 job_runs.c.fencing_token.is_(None),
                 job_runs.c.id != exclude_run,
-            ).limit(1)
+            )
+            .limit(1)
         ).first()
     return found is not None

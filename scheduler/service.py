@@ -155,8 +155,17 @@ class SchedulerService:
 
     def _record_missed(self, planned: PlannedJob, when: datetime, reason: str) -> None:
         for shard in planned.shards:
-            runs.claim(self.engine, planned.name, shard, when, "schedule", self.owner, planned.lease_ttl,
-                       status="skipped", error=reason)
+            runs.claim(
+                self.engine,
+                planned.name,
+                shard,
+                when,
+                "schedule",
+                self.owner,
+                planned.lease_ttl,
+                status="skipped",
+                error=reason,
+            )
 
     def _on_missed(self, event: JobExecutionEvent) -> None:
         planned = self.plan.get(event.job_id)
@@ -186,11 +195,25 @@ class SchedulerService:
                         if run_newest
                         else "missed while no replica ran; catchup is off"
                     )
-                    runs.claim(self.engine, planned.name, shard, when, "schedule", self.owner,
-                               planned.lease_ttl, status="skipped", error=reason)
+                    runs.claim(
+                        self.engine,
+                        planned.name,
+                        shard,
+                        when,
+                        "schedule",
+                        self.owner,
+                        planned.lease_ttl,
+                        status="skipped",
+                        error=reason,
+                    )
                 if run_newest:
-                    log.info("catching_up", job=planned.name, shard=shard, missed=len(missed),
-                             scheduled_for=newest.isoformat())
+                    log.info(
+                        "catching_up",
+                        job=planned.name,
+                        shard=shard,
+                        missed=len(missed),
+                        scheduled_for=newest.isoformat(),
+                    )
                     self._pool.submit(self._catch_up_one, planned, shard, newest)
 
     def _catch_up_one(self, planned: PlannedJob, shard: str, when: datetime) -> None:

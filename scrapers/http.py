@@ -117,14 +117,28 @@ class HttpClient:
                 response = self._client.request(method, url, **kwargs)
             except httpx.TransportError as exc:
                 self._emit(
-                    RequestRecord(host, method, path, TRANSPORT_STATUS, transport_error_type(exc),
-                                  time.monotonic() - started, attempt),
+                    RequestRecord(
+                        host,
+                        method,
+                        path,
+                        TRANSPORT_STATUS,
+                        transport_error_type(exc),
+                        time.monotonic() - started,
+                        attempt,
+                    ),
                     observer,
                 )
                 raise
         self._emit(
-            RequestRecord(host, method, path, response.status_code, error_type_of(response.status_code),
-                          time.monotonic() - started, attempt),
+            RequestRecord(
+                host,
+                method,
+                path,
+                response.status_code,
+                error_type_of(response.status_code),
+                time.monotonic() - started,
+                attempt,
+            ),
             observer,
         )
         return response

@@ -35,6 +35,7 @@ def test_migrated_schema_has_every_natural_key(engine: sa.Engine) -> None:
     for table in metadata.sorted_tables:
         uniques = {tuple(u["column_names"]) for u in inspector.get_unique_constraints(table.name)}
         uniques |= {tuple(i["column_names"]) for i in inspector.get_indexes(table.name) if i["unique"]}
+        uniques.add(tuple(inspector.get_pk_constraint(table.name)["constrained_columns"]))
         assert tuple(table.info["key"]) in uniques, table.name
 
 

@@ -9,15 +9,7 @@ from types import FrameType
 import click
 import structlog
 
-from db.migrate import require_head
 from scheduler.app import App
-from scheduler.builtin import default_registry
-from scheduler.context import Services
-from scheduler.health import HealthServer
-from scheduler.metrics import Metrics
-from scheduler.plan import build_plan
-from scheduler.runner import Runner
-from scheduler.service import SchedulerService
 
 log = structlog.get_logger("run")
 
@@ -27,6 +19,15 @@ log = structlog.get_logger("run")
 @click.pass_obj
 def command(app: App, instance_id: str | None) -> None:
     """Run the scheduler: every fire of every job shard runs once across all replicas."""
+    from db.migrate import require_head
+    from scheduler.builtin import default_registry
+    from scheduler.context import Services
+    from scheduler.health import HealthServer
+    from scheduler.metrics import Metrics
+    from scheduler.plan import build_plan
+    from scheduler.runner import Runner
+    from scheduler.service import SchedulerService
+
     if instance_id:
         app.settings = app.require_settings().model_copy(update={"instance_id": instance_id})
     settings = app.require_settings()

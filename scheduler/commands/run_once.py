@@ -6,6 +6,7 @@ Exit 0 on success, 1 if the job failed, 75 if another replica holds a shard's le
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
@@ -14,10 +15,10 @@ from db.clock import server_time
 from db.migrate import require_head
 from scheduler.app import App
 from scheduler.builtin import default_registry
-from scheduler.context import Services
-from scheduler.metrics import Metrics
 from scheduler.plan import build_plan
-from scheduler.runner import Outcome, Runner
+
+if TYPE_CHECKING:
+    from scheduler.runner import Outcome
 
 EXIT_FAILED = 1
 EXIT_BUSY = 75  # EX_TEMPFAIL: try again later
@@ -40,6 +41,10 @@ def _parse_params(pairs: tuple[str, ...]) -> dict[str, str]:
 @click.pass_obj
 def command(app: App, job: str, shards: tuple[str, ...], params: tuple[str, ...]) -> int:
     """Run JOB now on this machine (trigger `manual`), still claimed and leased like a scheduled fire."""
+    from scheduler.context import Services
+    from scheduler.metrics import Metrics
+    from scheduler.runner import Runner
+
     settings = app.require_settings()
     plan = {p.name: p for p in build_plan(settings, default_registry())}
     if job not in plan:

@@ -16,8 +16,7 @@ from db.schema import job_runs
 from scheduler.app import App
 from scheduler.builtin import default_registry
 from scheduler.plan import PlannedJob, build_plan
-from scheduler.runner import lease_name
-from scheduler.runs import utc
+from scheduler.runs import lease_name, utc
 
 
 def _interval(p: PlannedJob, now: datetime) -> timedelta | None:
@@ -51,7 +50,9 @@ def command(app: App, as_json: bool) -> int:
         ok = {
             (r.job_name, r.shard): r.finished_at
             for r in conn.execute(
-                sa.select(job_runs.c.job_name, job_runs.c.shard, sa.func.max(job_runs.c.finished_at).label("finished_at"))
+                sa.select(
+                    job_runs.c.job_name, job_runs.c.shard, sa.func.max(job_runs.c.finished_at).label("finished_at")
+                )
                 .where(job_runs.c.status == "succeeded")
                 .group_by(job_runs.c.job_name, job_runs.c.shard)
             )
@@ -64,34 +65,49 @@ def command(app: App, as_json: bool) -> int:
         for shard in p.shards:
             run = last.get((p.name, shard))
             success = ok.get((p.name, shard))
-            success = utc(success) if isinstance(success, datetime) else (
-                utc(datetime.fromisoformat(success)) if success else None
+            success = (
+                utc(success)
+                if isinstance(success, datetime)
+                else (utc(datetime.fromisoformat(success)) if success else None)
             )
             holder = locks.holder(lease_name(p.name, shard))
             stale = bool(p.scheduled and interval and (success is None or now - success > 2 * interval))
-            rows.append({
-                "job": p.name,
-                "shard": shard,
-                "last_run": run.scheduled_for.isoformat() if run else None,
-                "last_status": run.status if run else None,
-                "last_owner": run.owner if run else None,
-                "last_error": run.error if run else None,
-                "last_success": success.isoformat() if success else None,
-                "holder": holder.holder if holder else None,
-                "lease_until": holder.until.isoformat() if holder and holder.until else None,
-                "stale": stale,
-            })
+            rows.append(
+                {
+                    "job": p.name,
+                    "shard": shard,
+                    "last_run": run.scheduled_for.isoformat() if run else None,
+                    "last_status": run.status if run else None,
+                    "last_owner": run.owner if run else None,
+                    "last_error": run.error if run else None,
+                    "last_success": success.isoformat() if success else None,
+                    "holder": holder.holder if holder else None,
+                    "lease_until": holder.until.isoformat() if holder and holder.until else None,
+                    "stale": stale,
+                }
+            )
     if as_json:
         click.echo(json.dumps(rows, indent=2))
     else:
         from rich.console import Console
         from rich.table import Table
 
-        table = Table("job", "shard", "last run", "status", "last success", "holder", "lease until", "stale",
-                      box=None)
+        table = Table("job", "shard", "last run", "status", "last success", "holder", "lease until", "stale", box=None)
         for r in rows:
-            table.add_row(*(str(r[k] if r[k] is not None else "-") for k in
-                            ("job", "shard", "last_run", "last_status", "last_success", "holder", "lease_until",
-                             "stale")))
+            table.add_row(
+                *(
+                    str(r[k] if r[k] is not None else "-")
+                    for k in (
+                        "job",
+                        "shard",
+                        "last_run",
+                        "last_status",
+                        "last_success",
+                        "holder",
+                        "lease_until",
+                        "stale",
+                    )
+                )
+            )
         Console(file=sys.stdout, width=None if sys.stdout.isatty() else 220).print(table)
     return 1 if any(r["stale"] for r in rows) else 0
