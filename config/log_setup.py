@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import MutableMapping
 from typing import Any, TextIO
 
 import structlog
@@ -18,7 +19,7 @@ _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARN
 
 
 def _redacting(redactor: Redactor) -> structlog.types.Processor:
-    def redact(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+    def redact(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
         for key, value in event.items():
             if isinstance(value, str):
                 event[key] = redactor(value)

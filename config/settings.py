@@ -34,6 +34,7 @@ from pydantic_settings import (
 
 from config.errors import ConfigError
 from config.redact import redact_url
+from config.telemetry_settings import TelemetrySettings
 
 ENV_PREFIX = "SCRAPESCHED_"
 CONFIG_ENV = ENV_PREFIX + "CONFIG"
@@ -229,6 +230,30 @@ class Settings(BaseSettings):
 
     codecov_bot_logins: CommaList = Field(default_factory=lambda: ["codecov[bot]", "codecov-io", "codecov-commenter"])
     """Logins whose comments are Codecov reports."""
+
+    telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
+    """Endpoint telemetry and retention: `[[telemetry.endpoints]]` (name, url, format, paths, interval,
+    timeout, labels), `flush_interval` of the per-host HTTP summary, and `*_retention` of raw samples,
+    hourly rollups, job runs and ETags (see docs/telemetry.md)."""
+
+    github_sync_overlap: Duration = 300.0
+    """Overlap window of incremental GitHub syncs: each run re-reads what changed this long before its
+    cursor, so changes GitHub made visible late (eventual consistency, same-second updates) are not missed."""
+
+    github_max_wait: Duration = 900.0
+    """Longest rate-limit wait (primary reset or secondary `Retry-After`) a run accepts; a longer one ends
+    the run with its cursor intact, to resume on the next fire."""
+
+    github_rate_limit_reserve: int = Field(default=50, ge=0)
+    """Requests per token and rate-limit window left unused (for people and other tools): a token at this
+    many remaining counts as exhausted."""
+
+    github_rate_limit_slowdown: int = Field(default=500, ge=0)
+    """Below this many remaining requests (as last seen by any replica) requests are spread out evenly
+    until the window resets, so the fleet slows down together instead of hitting the limit."""
+
+    github_secondary_wait: Duration = 60.0
+    """Wait after a secondary rate limit that gives no `Retry-After`; doubled on each repeat."""
 
     # --- more settings go above this line ----------------------------------------------------------
 

@@ -7,6 +7,8 @@ default: in SQL ``NULL != NULL`` would let duplicates through.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -60,7 +62,7 @@ def _in(column: str, values: tuple[str, ...], name: str) -> CheckConstraint:
     return CheckConstraint(sa_column(column).in_(values), name=name)
 
 
-def _keyed(name: str, key: tuple[str, ...], *columns: Column[object] | CheckConstraint) -> Table:
+def _keyed(name: str, key: tuple[str, ...], *columns: Column[Any] | CheckConstraint) -> Table:
     table = Table(name, metadata, _id(), *columns, UniqueConstraint(*key), info={"key": key})
     return table
 
@@ -383,6 +385,20 @@ telemetry_scrapes = _keyed(
     Column("error", Text),
     Column("samples", Integer, nullable=False, default=0, server_default="0"),
 )
+Index("ix_telemetry_scrapes_observed_at", telemetry_scrapes.c.observed_at)
+
+# Idempotency keys of the HTTP summary's flushes: a flush inserts its id in the same transaction as its
+# counter upsert, so a flush retried after an ambiguous COMMIT finds its id and is not counted twice.
+telemetry_flushes = _keyed(
+    "telemetry_flushes",
+    ("flush_id",),
+    Column("flush_id", KeyString(32), nullable=False),
+    Column("owner", String(255), nullable=False),
+    Column("flushed_at", UTCDateTime, nullable=False),
+    Column("key_count", Integer, nullable=False),
+    Column("request_count", BigInteger, nullable=False),
+)
+Index("ix_telemetry_flushes_flushed_at", telemetry_flushes.c.flushed_at)
 
 
 def natural_key(table: Table) -> tuple[str, ...]:

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Table, func, literal_column, or_
+from sqlalchemy import Connection, Table, UniqueConstraint, func, literal_column, or_
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -50,11 +50,7 @@ class _Plan:
 def unique_keys(table: Table) -> list[frozenset[str]]:
     """Column sets the table declares unique: primary key, UNIQUE constraints, unique indexes."""
     keys = [frozenset(c.name for c in table.primary_key.columns)]
-    keys += [
-        frozenset(c.name for c in con.columns)
-        for con in table.constraints
-        if con.__class__.__name__ == "UniqueConstraint"
-    ]
+    keys += [frozenset(c.name for c in con.columns) for con in table.constraints if isinstance(con, UniqueConstraint)]
     keys += [frozenset(c.name for c in ix.columns) for ix in table.indexes if ix.unique]
     return [k for k in keys if k]
 

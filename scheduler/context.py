@@ -1,8 +1,8 @@
 """What a running job sees: its shard, parameters, counters, stop signal, logger and fenced transactions.
 
 Every write a job makes goes through ``ctx.transaction``: one retried database transaction that first
-checks the run's fencing token (``locks.fenced``), so a replica that lost its lease (paused, partitioned)
-can never overwrite what the newer holder wrote.
+runs the run's write guard (fencing token still the newest, run row still ours and running), so a
+replica that lost its lease (paused, partitioned) can never overwrite what the newer holder wrote.
 """
 
 from __future__ import annotations
@@ -87,6 +87,9 @@ class RunContext:
     services: Services
     counters: Counters = field(default_factory=Counters)
     stop_reason: str = ""
+    write_guard: Callable[[Connection], None] | None = None
+    """Run first inside every write transaction: raises (FencedOut, RunCancelled) when this run may no
+    longer write. The runner sets it to "fencing token still newest and run row still ours"."""
 
     @property
     def log(self) -> structlog.stdlib.BoundLogger:
@@ -119,13 +122,11 @@ class RunContext:
     def transaction(self, work: Callable[[Connection], T], *, what: str = "job write") -> T:
         """``work(conn)`` in one retried transaction, refused (FencedOut) if a newer lease holder exists."""
         self.check()
-        lease = self.lease
+        guard = self.write_guard
 
-        def fenced_work(conn: Connection) -> T:
-            if lease is not None:
-                from locks import fenced
-
-                fenced(conn, lease.name, lease.token)
+        def guarded_work(conn: Connection) -> T:
+            if guard is not None:
+                guard(conn)
             return work(conn)
 
-        return transaction(self.engine, fenced_work, attempts=self.settings.db_retry_attempts, what=what)
+        return transaction(self.engine, guarded_work, attempts=self.settings.db_retry_attempts, what=what)

@@ -153,6 +153,7 @@ class Runner:
             lease=lease,
             stop_event=stop,
             services=self.services,
+            write_guard=lambda conn: self._guard_write(conn, claim, lease),
         )
         beat = threading.Thread(target=self._heartbeat, args=(claim, lease, stop, planned.lease_ttl / 3), daemon=True)
         try:
@@ -199,6 +200,12 @@ class Runner:
         else:
             bound.error("run_failed", seconds=round(elapsed, 3), error=error)
         return Outcome(status, claim.run_id, error or "")
+
+    @staticmethod
+    def _guard_write(conn: Connection, claim: runs.Claim, lease: Lease) -> None:
+        fenced(conn, lease.name, lease.token)
+        if not runs.still_ours(conn, claim, lease.token):
+            raise RunCancelled("run no longer ours (abandoned after missed heartbeats)")
 
     def _finish(self, claim: runs.Claim, lease: Lease, status: str, error: str | None, ctx: RunContext) -> bool:
         def work(conn: Connection) -> bool:

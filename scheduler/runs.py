@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Connection, Engine
@@ -132,6 +133,15 @@ def heartbeat(engine: Engine, c: Claim, token: int) -> bool:
     return _update(engine, c, token, "heartbeat", heartbeat_at=db_now(engine.dialect.name))
 
 
+def still_ours(conn: Connection, c: Claim, token: int) -> bool:
+    """Inside a write transaction: the run is still running, ours, at this token (also a heartbeat).
+
+    The conditional UPDATE row-locks the run until commit, so the sweep cannot abandon it mid-write.
+    """
+    stmt = sa.update(job_runs).where(*_mine(c, token)).values(heartbeat_at=_now(conn))
+    return conn.execute(stmt).rowcount == 1
+
+
 def end_unleased(engine: Engine, c: Claim, status: str, reason: str) -> bool:
     """End a claimed run that never got its lease (skipped for overlap, lock server down)."""
     now = db_now(engine.dialect.name)
@@ -194,14 +204,14 @@ def sweep_abandoned(engine: Engine, sweeper: str) -> list[Abandoned]:
             continue
         seen = job_runs.c.heartbeat_at == r.heartbeat_at if r.heartbeat_at else job_runs.c.heartbeat_at.is_(None)
 
-        def mark(conn: Connection, r: sa.Row[object] = r, seen: sa.ColumnElement[bool] = seen) -> bool:
+        def mark(conn: Connection, r: Any = r, seen: sa.ColumnElement[bool] = seen) -> bool:
             stmt = (
                 sa.update(job_runs)
-                .where(job_runs.c.id == r.id, job_runs.c.status == "running", seen)  # type: ignore[attr-defined]
+                .where(job_runs.c.id == r.id, job_runs.c.status == "running", seen)
                 .values(
                     status="abandoned",
                     finished_at=_now(conn),
-                    error=f"no heartbeat from {r.owner} for over {r.lease_ttl_s:g} s; marked by {sweeper}",  # type: ignore[attr-defined]
+                    error=f"no heartbeat from {r.owner} for over {r.lease_ttl_s:g} s; marked by {sweeper}",
                 )
             )
             return conn.execute(stmt).rowcount == 1
