@@ -1,7 +1,9 @@
 """The one upsert path: ``upsert(conn, table, rows)`` writes rows by their natural key on every backend.
 
 MariaDB/MySQL get ``INSERT ... ON DUPLICATE KEY UPDATE``, PostgreSQL and SQLite ``INSERT ... ON CONFLICT
-(key) DO UPDATE``, all built with SQLAlchemy's dialect constructs. Rows are sent in multi-row batches,
+(key) DO UPDATE``, all built with SQLAlchemy's dialect constructs. One single-row statement is compiled
+once (and cached by SQLAlchemy) and sent with each batch of rows as an executemany, which the drivers
+turn into multi-row inserts (PyMySQL) or pipelined statements (psycopg). Rows are sent in batches,
 collapsed by key inside a batch (last wins, counters summed) and sorted by key so that concurrent writers
 lock rows in the same order. Counters are added to in the database (``count = count + new``), never read
 and written back. A ``newer`` column makes the write a version guard: a row is only replaced by a row whose
@@ -20,10 +22,6 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from config.errors import SchemaError
 from db.schema import natural_key
-
-# Stay below SQLite's and PostgreSQL's limits on bound parameters per statement.
-MAX_PARAMS_PER_STATEMENT = 30_000
-
 
 @dataclass(frozen=True)
 class UpsertResult:
@@ -96,12 +94,14 @@ def _plan(
 
 
 def _normalise(plan: _Plan, row: Mapping[str, Any]) -> dict[str, Any]:
-    out = {c: row.get(c) for c in plan.columns}
+    out = dict(row) if len(row) == len(plan.columns) else {c: row.get(c) for c in plan.columns}
     for c in plan.key:  # optional key parts are stored as their default, never NULL
-        if out[c] is None:
+        if out.get(c) is None:
             default = plan.table.c[c].default
             if default is not None and getattr(default, "is_scalar", False):
                 out[c] = default.arg  # type: ignore[attr-defined]
+            else:
+                out[c] = None
     return out
 
 
@@ -130,7 +130,11 @@ def _collapse(plan: _Plan, rows: Iterable[Mapping[str, Any]]) -> list[dict[str, 
         for c in plan.least:
             new[c] = min((v for v in (old[c], row[c]) if v is not None), default=None)
         merged[k] = new
-    return [merged[k] for k in sorted(merged, key=lambda k: tuple(_sort_value(v) for v in k))]
+    try:
+        order = sorted(merged)
+    except TypeError:  # a NULL among key values: sort NULLs first
+        order = sorted(merged, key=lambda k: tuple(_sort_value(v) for v in k))
+    return [merged[k] for k in order]
 
 
 def _combine(plan: _Plan, old: Any, new: Any, dialect: str) -> dict[str, ColumnElement[Any]]:
@@ -152,8 +156,8 @@ def _guard(plan: _Plan, old: Any, new: Any) -> ColumnElement[bool] | None:
     return or_(old[plan.newer].is_(None), new[plan.newer] >= old[plan.newer])
 
 
-def _mysql_statement(plan: _Plan, batch: list[dict[str, Any]]) -> Any:
-    stmt = mysql.insert(plan.table).values(batch)
+def _mysql_statement(plan: _Plan) -> Any:
+    stmt = mysql.insert(plan.table)
     old, new = plan.table.c, stmt.inserted
     guard = _guard(plan, old, new)
     sets: list[tuple[str, Any]] = []
@@ -165,9 +169,9 @@ def _mysql_statement(plan: _Plan, batch: list[dict[str, Any]]) -> Any:
     return stmt.on_duplicate_key_update(sets)
 
 
-def _on_conflict_statement(plan: _Plan, batch: list[dict[str, Any]], dialect: str) -> Any:
+def _on_conflict_statement(plan: _Plan, dialect: str, count: bool) -> Any:
     module: Any = postgresql if dialect == "postgresql" else sqlite
-    stmt = module.insert(plan.table).values(batch)
+    stmt = module.insert(plan.table)
     old, new = plan.table.c, stmt.excluded
     sets: dict[str, Any] = {c: new[c] for c in plan.overwrite}
     sets.update(_combine(plan, old, new, dialect))
@@ -175,7 +179,7 @@ def _on_conflict_statement(plan: _Plan, batch: list[dict[str, Any]], dialect: st
         stmt = stmt.on_conflict_do_nothing(index_elements=list(plan.key))
     else:
         stmt = stmt.on_conflict_do_update(index_elements=list(plan.key), set_=sets, where=_guard(plan, old, new))
-    if dialect == "postgresql":
+    if dialect == "postgresql" and count:
         stmt = stmt.returning(literal_column("(xmax = 0)").label("inserted"))
     return stmt
 
@@ -192,6 +196,7 @@ def upsert(
     least: Sequence[str] = (),
     newer: str | None = None,
     batch_size: int = 500,
+    count: bool = False,
 ) -> UpsertResult:
     """Insert ``rows`` into ``table``, updating the row with the same ``key`` where one exists.
 
@@ -200,6 +205,8 @@ def upsert(
     - ``update``: columns overwritten on conflict (default: every non-key column given, except those below).
     - ``increment``: ``col = col + new.col``; ``greatest``/``least``: the later/earlier of old and new.
     - ``newer``: version guard; a stored row is only changed by a row whose ``newer`` is >= the stored one.
+    - ``count``: on PostgreSQL, tell inserted from updated rows exactly (``RETURNING``; costs about half the
+      throughput). MariaDB/MySQL always report updated rows; SQLite reports neither.
     Runs inside the caller's transaction: wrap it in ``db.transaction`` for retries.
     """
     rows = list(rows)
@@ -208,25 +215,25 @@ def upsert(
     plan = _plan(table, rows, key, update, increment, greatest, least, newer)
     collapsed = _collapse(plan, rows)
     dialect = conn.dialect.name
-    per_batch = max(1, min(batch_size, MAX_PARAMS_PER_STATEMENT // max(1, len(plan.columns))))
+    per_batch = max(1, batch_size)
     statements, inserted, updated = 0, 0, 0
-    exact = dialect == "postgresql"
+    mysql_like = dialect in ("mysql", "mariadb")
+    exact = dialect == "postgresql" and count
+    stmt = _mysql_statement(plan) if mysql_like else _on_conflict_statement(plan, dialect, count)
     for start in range(0, len(collapsed), per_batch):
         batch = collapsed[start : start + per_batch]
-        if dialect in ("mysql", "mariadb"):
-            result = conn.execute(_mysql_statement(plan, batch))
+        result = conn.execute(stmt, batch)
+        if mysql_like:
             # With CLIENT_FOUND_ROWS: 1 per insert or unchanged row, 2 per changed row.
             updated += max(0, result.rowcount - len(batch))
-        else:
-            result = conn.execute(_on_conflict_statement(plan, batch, dialect))
-            if exact:
-                flags = [bool(r[0]) for r in result]
-                inserted += sum(flags)
-                updated += len(flags) - sum(flags)
+        elif exact:
+            flags = [bool(r[0]) for r in result]
+            inserted += sum(flags)
+            updated += len(flags) - sum(flags)
         statements += 1
     return UpsertResult(
         rows=len(collapsed),
         statements=statements,
         inserted=inserted if exact else None,
-        updated=updated if dialect != "sqlite" else None,
+        updated=updated if mysql_like or exact else None,
     )

@@ -109,12 +109,12 @@ def test_version_guard_never_puts_older_data_back(engine: sa.Engine) -> None:
 def test_many_rows_go_in_batches_and_all_arrive(engine: sa.Engine) -> None:
     rows = [_pr(n, f"pr {n}", T0) for n in range(1, 101)]
     with engine.begin() as conn:
-        first = upsert(conn, pr_states, rows, batch_size=7)
+        first = upsert(conn, pr_states, rows, batch_size=7, count=True)
     assert first.statements == 15
     assert first.rows == 100
     changed = [_pr(n, f"pr {n} v2", T0) for n in range(1, 51)] + [_pr(n, "x", T0) for n in range(101, 151)]
     with engine.begin() as conn:
-        second = upsert(conn, pr_states, changed, batch_size=40)
+        second = upsert(conn, pr_states, changed, batch_size=40, count=True)
     assert len(_rows(engine, pr_states)) == 150
     if engine.dialect.name == "postgresql":
         assert (first.inserted, first.updated) == (100, 0)
