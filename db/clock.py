@@ -17,7 +17,9 @@ _NOW = {
     "mysql": "UTC_TIMESTAMP(6)",
     "mariadb": "UTC_TIMESTAMP(6)",
     "postgresql": "(now() AT TIME ZONE 'utc')",
-    "sqlite": "strftime('%Y-%m-%d %H:%M:%f', 'now')",
+    # SQLite has milliseconds; pad to the microsecond text SQLAlchemy stores, so values written with
+    # db_now compare equal (as text) to the same instant bound from Python.
+    "sqlite": "(strftime('%Y-%m-%d %H:%M:%f', 'now') || '000')",
 }
 
 

@@ -31,6 +31,7 @@ from scheduler.runner import Runner
 log = structlog.get_logger("scheduler")
 
 SWEEP_EVERY_MAX_S = 10.0
+MAX_EARLY_WAIT_S = 300.0
 
 
 class _ClaimingExecutor(BaseExecutor):  # type: ignore[misc]
@@ -118,9 +119,19 @@ class SchedulerService:
         self._dispatchers.add(thread)
         thread.start()
 
+    def _wait_for_database_time(self, scheduled_for: datetime) -> None:
+        """A replica whose clock runs fast fires early: wait until the database's clock reaches the fire,
+        so a fire is never claimed before its time (and never collides with the previous one's lease)."""
+        with self.engine.connect() as conn:
+            early = (scheduled_for - server_time(conn)).total_seconds()
+        if early > 0:
+            log.info("waiting_for_database_clock", seconds=round(early, 3), scheduled_for=scheduled_for.isoformat())
+            self._stopped.wait(min(early, MAX_EARLY_WAIT_S))
+
     def _fire(self, planned: PlannedJob, times: list[datetime]) -> None:
         try:
             scheduled_for = times[-1]
+            self._wait_for_database_time(scheduled_for)
             for missed in times[:-1]:
                 self._record_missed(planned, missed, f"coalesced into the fire of {scheduled_for.isoformat()}")
             self.run_shards(planned, scheduled_for, "schedule")
