@@ -1,0 +1,388 @@
+"""The telemetry jobs: ``http_telemetry`` samples the configured endpoints (one shard each),
+``telemetry_rollup`` consolidates raw samples into hourly rows, ``retention`` deletes old rows.
+
+- ``http_telemetry``: GET the endpoint (through the one ``HttpClient``, so the request is counted in the
+  per-host HTTP summary too), extract samples (``scrapers.exposition``), store each series once in
+  ``telemetry_series`` and each sample once per (series, bucket) in ``telemetry_samples``, where the bucket
+  is the fire's nominal time (``ctx.scheduled_for``, the same on every replica) or the start of the
+  endpoint's ``interval``. Replicas that scrape the same endpoint for the same bucket store one sample:
+  the first one stored stays. Every scrape, working or not, leaves a ``telemetry_scrapes`` row with its
+  status, error type and message; an endpoint that is down never fails the run or other endpoints.
+- ``telemetry_rollup``: recomputes min, max, avg, count and last per series and hour from the raw samples
+  of the hours since the newest rollup (minus ``lookback_hours``) and upserts them, guarded by ``count``
+  so an older, smaller recomputation never replaces a newer one. Re-running it, or running it on two
+  replicas at once, gives the same rows.
+- ``retention``: deletes raw samples, scrape rows, hourly rollups, finished ``job_runs``, unused ETags and
+  old flush ids past their retention, oldest first, ``retention_batch_size`` rows per transaction, and
+  logs what it deleted (``retention_deleted``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any
+
+from sqlalchemy import Column, Connection, Table, and_, delete, func, select
+
+from config.errors import ConfigError
+from config.telemetry_settings import EndpointSettings
+from db.clock import server_time
+from db.schema import (
+    http_etags,
+    job_runs,
+    telemetry_flushes,
+    telemetry_hourly,
+    telemetry_samples,
+    telemetry_scrapes,
+    telemetry_series,
+)
+from db.upsert import upsert
+from scheduler.context import RunContext
+from scheduler.registry import JobSpec, Param
+from scrapers.exposition import ExpositionError, Extraction, extract, with_labels
+from scrapers.http import Hook, HttpClient, RequestRecord, TransportFailure, error_type_of
+from scrapers.telemetry_buffer import buffer_for, run_observer
+
+HTTP_SERVICE = "telemetry_http"
+HOUR = timedelta(hours=1)
+MAX_NAME_CHARS = 255  # telemetry_series.name
+MAX_ERROR_CHARS = 2000
+ID_LOOKUP_CHUNK = 500
+EMPTY = Extraction(samples=())
+
+# Error types of a scrape besides HttpClient's (client_error, server_error, timeout, connect, protocol).
+PARSE_ERROR = "parse"  # the body is not in the endpoint's format: nothing stored
+FIELD_ERROR = "field"  # some JSON paths missing or not numeric: the others are stored
+
+
+# --- http_telemetry ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Scrape:
+    """The outcome of one GET of an endpoint: status (0: no response), error type and message, samples."""
+
+    status_code: int
+    error_type: str
+    error: str
+    extraction: Extraction
+
+    @property
+    def ok(self) -> bool:
+        return not self.error_type
+
+
+def bucket_start(scheduled_for: datetime, interval: float | None) -> datetime:
+    """The time samples of this fire are stored at: the nominal fire time, or the start of its interval
+    (buckets anchored at the Unix epoch)."""
+    when = scheduled_for.astimezone(UTC)
+    if not interval:
+        return when
+    start = math.floor(when.timestamp() / interval) * interval
+    return datetime.fromtimestamp(start, UTC)
+
+
+def scrape(client: HttpClient, endpoint: EndpointSettings, observer: Hook | None = None) -> Scrape:
+    """GET the endpoint and extract its samples (with the endpoint's labels and ``endpoint=<name>``)."""
+    seen: list[RequestRecord] = []
+
+    def observe(rec: RequestRecord) -> None:
+        seen.append(rec)
+        if observer is not None:
+            observer(rec)
+
+    try:
+        response = client.get(endpoint.url, timeout=endpoint.timeout, observer=observe)
+    except TransportFailure as exc:
+        error_type = seen[-1].error_type if seen else "connect"
+        return Scrape(0, error_type, str(exc), EMPTY)
+    status = response.status_code
+    if not 200 <= status < 300:
+        reason = f" {response.reason_phrase}" if response.reason_phrase else ""
+        return Scrape(status, error_type_of(status) or "http", f"HTTP {status}{reason}", EMPTY)
+    try:
+        extraction = extract(endpoint.format, response.text, endpoint.paths)
+    except ExpositionError as exc:
+        return Scrape(status, PARSE_ERROR, str(exc), EMPTY)
+    extraction = with_labels(extraction, {**endpoint.labels, "endpoint": endpoint.name})
+    errors = list(extraction.errors)
+    kept = tuple(s for s in extraction.samples if len(s.name) <= MAX_NAME_CHARS)
+    if len(kept) < len(extraction.samples):
+        errors.append(f"{len(extraction.samples) - len(kept)} series with names over {MAX_NAME_CHARS} characters")
+        extraction = Extraction(kept, tuple(errors), extraction.skipped_non_finite)
+    if errors:
+        return Scrape(status, FIELD_ERROR, "; ".join(errors), extraction)
+    return Scrape(status, "", "", extraction)
+
+
+def _series_ids(conn: Connection, hashes: Sequence[str]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for start in range(0, len(hashes), ID_LOOKUP_CHUNK):
+        chunk = hashes[start : start + ID_LOOKUP_CHUNK]
+        stmt = select(telemetry_series.c.series_hash, telemetry_series.c.id).where(
+            telemetry_series.c.series_hash.in_(chunk)
+        )
+        out.update({h: int(i) for h, i in conn.execute(stmt)})
+    return out
+
+
+def store(conn: Connection, endpoint: str, bucket: datetime, result: Scrape, *, batch_size: int = 500) -> int:
+    """Write one scrape: its series (once), its samples (once per bucket) and its status row. Rows written."""
+    samples = result.extraction.samples
+    if samples:
+        series: list[dict[str, Any]] = [
+            {
+                "series_hash": s.series_hash,
+                "endpoint": endpoint,
+                "name": s.name,
+                "labels": s.labels_json,
+                "first_seen": bucket,
+            }
+            for s in samples
+        ]
+        upsert(conn, telemetry_series, series, update=[], batch_size=batch_size)  # insert if absent
+        ids = _series_ids(conn, [s.series_hash for s in samples])
+        rows = [{"series_id": ids[s.series_hash], "observed_at": bucket, "value": s.value} for s in samples]
+        upsert(conn, telemetry_samples, rows, update=[], batch_size=batch_size)  # the first sample stays
+    status = {
+        "endpoint": endpoint,
+        "observed_at": bucket,
+        "status_code": result.status_code,
+        "error_type": result.error_type,
+        "error": result.error[:MAX_ERROR_CHARS] or None,
+        "samples": len(samples),
+    }
+    # A scrape that got more samples replaces the bucket's status row (a success replaces a failure).
+    upsert(conn, telemetry_scrapes, [status], newer="samples")
+    return len(samples) + 1
+
+
+def _already_scraped(conn: Connection, endpoint: str, bucket: datetime) -> bool:
+    t = telemetry_scrapes
+    stmt = select(t.c.id).where(t.c.endpoint == endpoint, t.c.observed_at == bucket, t.c.error_type == "")
+    return conn.execute(stmt).first() is not None
+
+
+def _client(ctx: RunContext) -> HttpClient:
+    buffer = buffer_for(ctx)  # before services.get below: a factory must not call services.get
+    settings = ctx.settings
+    return ctx.services.get(
+        HTTP_SERVICE,
+        lambda: HttpClient(
+            timeout=settings.http_timeout,
+            concurrency=settings.http_concurrency,
+            attempts=2,
+            first_backoff=0.2,
+            max_backoff=1.0,
+            hooks=[buffer.record],
+        ),
+    )
+
+
+def endpoint_of(ctx: RunContext) -> EndpointSettings:
+    """The endpoint this run's shard names; ConfigError when it is not configured."""
+    endpoint = ctx.settings.telemetry.endpoint(ctx.shard)
+    if endpoint is None:
+        known = ", ".join(e.name for e in ctx.settings.telemetry.endpoints) or "none"
+        raise ConfigError(
+            f"http_telemetry: no endpoint named {ctx.shard!r} in [[telemetry.endpoints]] (known: {known})"
+        )
+    return endpoint
+
+
+def run_http_telemetry(ctx: RunContext) -> None:
+    """Sample one endpoint (the shard) for this fire's bucket."""
+    endpoint = endpoint_of(ctx)
+    bucket = bucket_start(ctx.scheduled_for, endpoint.interval)
+    log = ctx.log.bind(endpoint=endpoint.name, bucket=bucket.isoformat())
+    if endpoint.interval:
+        with ctx.engine.connect() as conn:
+            if _already_scraped(conn, endpoint.name, bucket):
+                log.info("bucket_already_sampled")
+                return
+    result = scrape(_client(ctx), endpoint, run_observer(ctx.counters))
+    ctx.check()
+    written = ctx.transaction(
+        partial(store, endpoint=endpoint.name, bucket=bucket, result=result, batch_size=ctx.settings.db_batch_size),
+        what="telemetry samples",
+    )
+    ctx.counters.add(rows_written=written)
+    samples = len(result.extraction.samples)
+    if result.ok:
+        log.info("endpoint_sampled", samples=samples, skipped_non_finite=result.extraction.skipped_non_finite)
+    else:
+        log.warning("endpoint_sample_failed", status=result.status_code, error_type=result.error_type,
+                    error=result.error[:500], samples=samples)
+
+
+# --- telemetry_rollup -------------------------------------------------------------------------------------
+def floor_hour(when: datetime) -> datetime:
+    return when.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def rollup_hour(conn: Connection, hour: datetime, *, batch_size: int = 500) -> int:
+    """Recompute one hour's rollup of every series with samples in it; rows upserted."""
+    s = telemetry_samples
+    in_hour = and_(s.c.observed_at >= hour, s.c.observed_at < hour + HOUR)
+    aggregates = conn.execute(
+        select(
+            s.c.series_id,
+            func.min(s.c.value).label("min"),
+            func.max(s.c.value).label("max"),
+            func.avg(s.c.value).label("avg"),
+            func.count().label("n"),
+            func.max(s.c.observed_at).label("last_at"),
+        )
+        .where(in_hour)
+        .group_by(s.c.series_id)
+    ).all()
+    latest = select(s.c.series_id, func.max(s.c.observed_at).label("at")).where(in_hour).group_by(s.c.series_id)
+    latest_q = latest.subquery()
+    last = {
+        int(series_id): float(value)
+        for series_id, value in conn.execute(
+            select(s.c.series_id, s.c.value).join(
+                latest_q, and_(s.c.series_id == latest_q.c.series_id, s.c.observed_at == latest_q.c.at)
+            )
+        )
+    }
+    rows = [
+        {
+            "series_id": int(r.series_id),
+            "hour": hour,
+            "min": float(r.min),
+            "max": float(r.max),
+            "avg": float(r.avg),
+            "count": int(r.n),
+            "last": last[int(r.series_id)],
+            "last_at": r.last_at,
+        }
+        for r in aggregates
+    ]
+    # Samples of an hour only ever grow (until retention): a recomputation from fewer samples (a replica
+    # that read before the newest scrape committed) never replaces one from more.
+    upsert(conn, telemetry_hourly, rows, newer="count", batch_size=batch_size)
+    return len(rows)
+
+
+def _first_sample_at_or_after(conn: Connection, when: datetime | None) -> datetime | None:
+    s = telemetry_samples
+    stmt = select(func.min(s.c.observed_at))
+    if when is not None:
+        stmt = stmt.where(s.c.observed_at >= when)
+    value: datetime | None = conn.execute(stmt).scalar()
+    return value
+
+
+def run_rollup(ctx: RunContext) -> None:
+    """Roll up every hour with samples since the newest rolled-up hour minus ``lookback_hours``."""
+    lookback = timedelta(hours=int(ctx.params["lookback_hours"]))
+    max_hours = int(ctx.params["max_hours"])
+    with ctx.engine.connect() as conn:
+        newest = conn.execute(select(func.max(telemetry_hourly.c.hour))).scalar()
+    cursor: datetime | None = floor_hour(newest - lookback) if newest is not None else None
+    hours = rows = 0
+    while hours < max_hours:
+        ctx.check()
+        with ctx.engine.connect() as conn:
+            nxt = _first_sample_at_or_after(conn, cursor)
+        if nxt is None:
+            break
+        hour = floor_hour(nxt)
+        rows += ctx.transaction(
+            partial(rollup_hour, hour=hour, batch_size=ctx.settings.db_batch_size), what="telemetry rollup"
+        )
+        hours += 1
+        cursor = hour + HOUR
+    ctx.counters.add(rows_written=rows)
+    ctx.log.info("rollup_done", hours=hours, rows=rows, newest_before=None if newest is None else newest.isoformat())
+
+
+# --- retention ---------------------------------------------------------------------------------------------
+# (table, timestamp column, setting in [telemetry] with its retention)
+RETENTION: tuple[tuple[Table, str, str], ...] = (
+    (telemetry_samples, "observed_at", "samples_retention"),
+    (telemetry_scrapes, "observed_at", "samples_retention"),
+    (telemetry_hourly, "hour", "hourly_retention"),
+    (job_runs, "finished_at", "job_runs_retention"),  # running rows have no finished_at: never deleted
+    (http_etags, "used_at", "etags_retention"),
+    (telemetry_flushes, "flushed_at", "flush_ids_retention"),
+)
+
+
+def delete_batch(conn: Connection, table: Table, column: Column[Any], cutoff: datetime, limit: int) -> tuple[int, int]:
+    """Delete up to ``limit`` of the oldest rows with ``column < cutoff``: (rows found, rows deleted).
+
+    Two statements (ids, then DELETE by id) because MariaDB refuses LIMIT in an IN subquery; the DELETE
+    repeats the condition, so a row touched in between is not deleted by mistake.
+    """
+    ids = list(conn.execute(select(table.c.id).where(column < cutoff).order_by(column).limit(limit)).scalars())
+    if not ids:
+        return 0, 0
+    result = conn.execute(delete(table).where(table.c.id.in_(ids), column < cutoff))
+    return len(ids), int(result.rowcount)
+
+
+def delete_older(ctx: RunContext, table: Table, column: Column[Any], cutoff: datetime, batch_size: int) -> int:
+    """Delete every row with ``column < cutoff``, ``batch_size`` rows per transaction. Rows deleted."""
+    total = 0
+    while True:
+        ctx.check()
+        found, deleted = ctx.transaction(
+            partial(delete_batch, table=table, column=column, cutoff=cutoff, limit=batch_size),
+            what=f"retention {table.name}",
+        )
+        total += deleted
+        if found < batch_size:
+            return total
+
+
+def run_retention(ctx: RunContext) -> None:
+    """Delete what is older than its retention (the database's clock decides), and log the counts."""
+    settings = ctx.settings.telemetry
+    with ctx.engine.connect() as conn:
+        now = server_time(conn)
+    deleted: dict[str, int] = {}
+    cutoffs: dict[str, str] = {}
+    for table, column, setting in RETENTION:
+        cutoff = now - timedelta(seconds=float(getattr(settings, setting)))
+        deleted[table.name] = delete_older(ctx, table, table.c[column], cutoff, settings.retention_batch_size)
+        cutoffs[table.name] = cutoff.isoformat()
+    ctx.log.info("retention_deleted", total=sum(deleted.values()), deleted=deleted, cutoffs=cutoffs)
+
+
+def endpoint_shards(settings: Any) -> list[str]:
+    """The shards of ``http_telemetry``: the names of the configured endpoints."""
+    return [e.name for e in settings.telemetry.endpoints]
+
+
+SPECS: list[JobSpec] = [
+    JobSpec(
+        name="http_telemetry",
+        run=run_http_telemetry,
+        description="Samples the [[telemetry.endpoints]] (Prometheus text or JSON) into telemetry_samples.",
+        interval=60.0,
+        lease_ttl=60.0,
+        shards=endpoint_shards,
+    ),
+    JobSpec(
+        name="telemetry_rollup",
+        run=run_rollup,
+        description="Consolidates raw telemetry samples into hourly min/max/avg/count/last rows.",
+        interval=300.0,
+        lease_ttl=300.0,
+        params={
+            "lookback_hours": Param(int, 2, "hours before the newest rolled-up hour that are recomputed"),
+            "max_hours": Param(int, 48, "hours rolled up per run at most (the next run continues)"),
+        },
+    ),
+    JobSpec(
+        name="retention",
+        run=run_retention,
+        description="Deletes samples, rollups, job runs and ETags past their retention, in bounded batches.",
+        interval=3600.0,
+        lease_ttl=600.0,
+    ),
+]
