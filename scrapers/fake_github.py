@@ -76,7 +76,11 @@ SECONDARY_LIMIT_MESSAGE = (
     "If you reach out to GitHub Support for help, please include the request ID."
 )
 _RATE_DOCS = "https://docs.github.com/rest/overview/resources-in-the-rest-api#rate-limiting"
-_LGTM = re.compile(r"\blgtm\b", re.IGNORECASE)
+# LGTM approvals, the rule of docs/github.md (implemented here independently of scrapers.parsers.lgtm):
+# the word lgtm on a line that is not quoted or code, not followed by "?" or "cancel", and with no
+# negation among the four words before it in the same clause.
+_LGTM = re.compile(r"(?<![\w-])/?lgtm(?![\w-])(?![\s*_]*(?:\?|cancel\b))", re.IGNORECASE)
+_LGTM_NEGATION = re.compile(r"^(?:not|no|never|without|nor|cannot|\w*n['\u2019]t)$", re.IGNORECASE)
 _WIRE_TIME = "%Y-%m-%dT%H:%M:%SZ"
 
 
@@ -142,6 +146,8 @@ class Repo:
     next_number: int = 1
     pulls: dict[int, PullRequest] = field(default_factory=dict)
     comments: dict[int, IssueComment] = field(default_factory=dict)
+    comment_rev: int = 0  # bumped on every comment change: listings cached under an older value are stale
+    listings: dict[tuple[Any, ...], list[IssueComment]] = field(default_factory=dict, repr=False)
 
 
 @dataclass(frozen=True)
@@ -153,8 +159,9 @@ class Truth:
       head_sha, base_ref.
     - ``labels``: (number, label name).
     - ``approvals``: (number, login, submitted_at) -> review state (DISMISSED once dismissed), and
-      (number, login, comment created_at) -> "LGTM" for human comments matching ``\\bLGTM\\b``
-      (case-insensitive). A review wins a (rare) key collision with an LGTM comment.
+      (number, login, comment created_at) -> "LGTM" for human comments that approve by the LGTM rule
+      of docs/github.md: the word LGTM anywhere on a line, unless quoted, in code, negated ("not
+      LGTM") or asked ("LGTM?"). A review wins a (rare) key collision with an LGTM comment.
     - ``codecov``: every PR -> None, or the latest ``codecov[bot]`` report (its comment's current body):
       project_coverage, patch_coverage, coverage_change (floats, 2 decimals; patch may be None),
       base_sha and head_sha (7-char short shas), codecov_created_at (the comment's created_at).
@@ -260,6 +267,14 @@ class _Exchange:
     fault: str | None = None
 
 
+@dataclass(frozen=True)
+class _Listing:
+    """A list endpoint's items, rendered to JSON one page at a time."""
+
+    items: Sequence[Any]
+    render: Callable[[Any], dict[str, Any]]
+
+
 @dataclass
 class _Reply:
     status: int
@@ -337,8 +352,30 @@ def _is_bot(login: str) -> bool:
     return login in BOT_LOGINS or login.endswith("[bot]")
 
 
+def _approving_line(line: str) -> bool:
+    if line.lstrip().startswith(">"):
+        return False
+    line = re.sub(r"`[^`]*`", " ", line)
+    for match in _LGTM.finditer(line):
+        clause = re.split(r"[,;:.!?]", line[: match.start()])[-1]
+        words = [w.strip("*_~\"'()[]") for w in clause.split()][-4:]
+        if not any(_LGTM_NEGATION.match(w) for w in words):
+            return True
+    return False
+
+
+def _approves(body: str) -> bool:
+    fenced = False
+    for line in body.replace("\r\n", "\n").split("\n"):
+        if re.match(r"^[ \t]*(?:```|~~~)", line):
+            fenced = not fenced
+        elif not fenced and _approving_line(line):
+            return True
+    return False
+
+
 def _is_lgtm(comment: IssueComment) -> bool:
-    return comment.spec is None and not _is_bot(comment.user) and bool(_LGTM.search(comment.body))
+    return comment.spec is None and not _is_bot(comment.user) and _approves(comment.body)
 
 
 def _render(content: CommentContent) -> tuple[str, CommentSpec | None]:
@@ -378,6 +415,11 @@ class FakeGitHub:
     ``rate_limit``/``anonymous_rate_limit``: primary budget per identity and window.
     ``rate_limit_window``: seconds of wall clock before a budget refills. ``latency``: seconds slept
     per request (settable later). ``start_time``: the fake clock's start. All methods are thread-safe.
+
+    GitHub App: with ``app_id``, ``app_public_key`` (PEM) and ``installation_id``,
+    ``POST /app/installations/{id}/access_tokens`` with a JWT signed by the App's key (RS256, ``iss`` =
+    app id) answers 201 with a new installation token valid ``installation_token_ttl`` wall-clock
+    seconds; all installation tokens share one budget (identity ``installation-{id}``), as on GitHub.
     """
 
     def __init__(
@@ -392,8 +434,16 @@ class FakeGitHub:
         port: int = 0,
         start_time: datetime = DEFAULT_START,
         wall_clock: Callable[[], float] = time.time,
+        app_id: int | None = None,
+        app_public_key: str | None = None,
+        installation_id: int | None = None,
+        installation_token_ttl: float = 3600.0,
     ) -> None:
         self._lock = threading.RLock()
+        self.app_id, self.app_public_key, self.installation_id = app_id, app_public_key, installation_id
+        self.installation_token_ttl = installation_token_ttl
+        self._installation_tokens: dict[str, float] = {}  # token digest -> wall-clock expiry
+        self.installation_tokens_issued = 0
         self._valid_tokens = None if tokens is None else {self._digest(t) for t in tokens}
         self.allow_anonymous = allow_anonymous
         self.rate_limit = rate_limit
@@ -597,6 +647,8 @@ class FakeGitHub:
             self._faults.drop -= 1
             ex.fault = "drop"
             return None
+        if ex.request.method == "POST":
+            return self._installation_token(ex)
         identity = self._authenticate(ex)
         if isinstance(identity, _Reply):
             return identity
@@ -622,9 +674,39 @@ class FakeGitHub:
         if token:
             ex.token = self.fingerprint(token)
         valid = scheme.lower() in ("bearer", "token") and bool(token)
+        installation = self._installation_tokens.get(self._digest(token))
+        if valid and installation is not None:
+            if self._wall() >= installation:
+                return self._error(401, "Bad credentials", self._budget(ANONYMOUS))
+            return f"installation-{self.installation_id}"
         if not valid or (self._valid_tokens is not None and self._digest(token) not in self._valid_tokens):
             return self._error(401, "Bad credentials", self._budget(ANONYMOUS))
         return self.fingerprint(token)
+
+    def _installation_token(self, ex: _Exchange) -> _Reply:
+        """``POST /app/installations/{id}/access_tokens``: a JWT of the App in, an installation token out."""
+        budget = self._budget(ANONYMOUS)
+        expected = f"/app/installations/{self.installation_id}/access_tokens"
+        if self.app_id is None or self.app_public_key is None or ex.request.path != expected:
+            return self._error(404, "Not Found", budget)
+        scheme, _, token = (ex.request.authorization or "").strip().partition(" ")
+        ex.token = self.fingerprint(token.strip()) if token.strip() else None
+        import jwt  # only the App flow needs PyJWT; the rest of the fake is standard library
+
+        try:
+            claims = jwt.decode(
+                token.strip(), self.app_public_key, algorithms=["RS256"], options={"require": ["exp", "iat", "iss"]}
+            )
+        except jwt.PyJWTError:
+            return self._error(401, "A JSON web token could not be decoded", budget)
+        if scheme.lower() != "bearer" or str(claims.get("iss")) != str(self.app_id):
+            return self._error(401, "A JSON web token could not be decoded", budget)
+        issued = f"ghs_{hashlib.sha256(f'{token}:{self.installation_tokens_issued}'.encode()).hexdigest()[:36]}"
+        expiry = self._wall() + self.installation_token_ttl
+        self._installation_tokens[self._digest(issued)] = expiry
+        self.installation_tokens_issued += 1
+        payload = {"token": issued, "expires_at": datetime.fromtimestamp(expiry, UTC).strftime(_WIRE_TIME)}
+        return self._json_reply(201, payload, budget)
 
     def _injected_failure(self, ex: _Exchange, budget: _Budget) -> _Reply | None:
         faults = self._faults
@@ -707,8 +789,9 @@ class FakeGitHub:
         """The JSON payload and Link header for a GET; raises _HttpError for 404/422."""
         repo, rest = self._resolve(ex.request.path)
         payload = self._endpoint(repo, rest, ex.request.params)
-        if isinstance(payload, list):
-            return self._paginate(payload, repo, rest, ex.request.query)
+        if isinstance(payload, _Listing):  # only the requested page is rendered
+            chunk, link = self._paginate(payload.items, repo, rest, ex.request.query)
+            return [payload.render(item) for item in chunk], link
         return payload, None
 
     def _resolve(self, path: str) -> tuple[Repo, tuple[str, ...]]:
@@ -732,26 +815,24 @@ class FakeGitHub:
         except _HttpError:
             return None
 
-    def _endpoint(
-        self, repo: Repo, rest: tuple[str, ...], params: Mapping[str, str]
-    ) -> dict[str, Any] | list[dict[str, Any]]:
+    def _endpoint(self, repo: Repo, rest: tuple[str, ...], params: Mapping[str, str]) -> dict[str, Any] | _Listing:
         match rest:
             case ():
                 return self._repo_json(repo)
             case ("pulls",):
-                return [self._pull_json(repo, pr) for pr in self._list_pulls(repo, params)]
+                return _Listing(self._list_pulls(repo, params), partial(self._pull_json, repo))
             case ("pulls", number):
                 return self._pull_json(repo, self._find_pr(repo, number), full=True)
             case ("pulls", number, "reviews"):
                 pr = self._find_pr(repo, number)
-                return [self._review_json(repo, pr, review) for review in pr.reviews]
+                return _Listing(pr.reviews, partial(self._review_json, repo, pr))
             case ("issues", "comments"):
-                return [self._comment_json(repo, c) for c in self._list_comments(repo, None, params)]
+                return _Listing(self._list_comments(repo, None, params), partial(self._comment_json, repo))
             case ("issues", number, "labels"):
-                return [self._label_json(repo, name) for name in self._find_pr(repo, number).labels]
+                return _Listing(self._find_pr(repo, number).labels, partial(self._label_json, repo))
             case ("issues", number, "comments"):
                 pr = self._find_pr(repo, number)
-                return [self._comment_json(repo, c) for c in self._list_comments(repo, pr.number, params)]
+                return _Listing(self._list_comments(repo, pr.number, params), partial(self._comment_json, repo))
         raise _HttpError(404, "Not Found")
 
     @staticmethod
@@ -777,8 +858,19 @@ class FakeGitHub:
     def _list_comments(repo: Repo, number: int | None, params: Mapping[str, str]) -> list[IssueComment]:
         """Issue comments (of one issue, or repository-wide), ``since`` and ``sort``/``direction`` applied.
 
-        GitHub quirk reproduced: a ``since`` before 1971 (e.g. the epoch) returns an empty list.
+        GitHub quirk reproduced: a ``since`` before 1971 (e.g. the epoch) returns an empty list. Listings
+        are cached until the next comment change (each page of a long list would sort it again).
         """
+        key = (repo.comment_rev, number, params.get("since"), params.get("sort"), params.get("direction"))
+        cached = repo.listings.get(key)
+        if cached is None:
+            if len(repo.listings) > 64 or any(k[0] != repo.comment_rev for k in repo.listings):
+                repo.listings.clear()
+            cached = repo.listings[key] = FakeGitHub._sorted_comments(repo, number, params)
+        return cached
+
+    @staticmethod
+    def _sorted_comments(repo: Repo, number: int | None, params: Mapping[str, str]) -> list[IssueComment]:
         comments = [c for c in repo.comments.values() if number in (None, c.issue_number)]
         if "since" in params:
             since = _parse_since(params["since"])
@@ -796,8 +888,8 @@ class FakeGitHub:
         return _ordered(comments, lambda c: (c.updated_at, c.id), direction)
 
     def _paginate(
-        self, items: list[Any], repo: Repo, rest: tuple[str, ...], query: list[tuple[str, str]]
-    ) -> tuple[list[Any], str | None]:
+        self, items: Sequence[Any], repo: Repo, rest: tuple[str, ...], query: list[tuple[str, str]]
+    ) -> tuple[Sequence[Any], str | None]:
         params = dict(query)
         per_page = _int_param(params, "per_page", DEFAULT_PER_PAGE)
         per_page = DEFAULT_PER_PAGE if per_page < 1 else min(per_page, MAX_PER_PAGE)
@@ -1044,6 +1136,7 @@ class FakeGitHub:
             stamp = self._stamp()
             comment = IssueComment(next(self._ids), pr, user, body, stamp, stamp, spec)
             self._repo(repo).comments[comment.id] = comment
+            self._repo(repo).comment_rev += 1
             self._touch(target)
             return comment.id
 
@@ -1055,6 +1148,7 @@ class FakeGitHub:
                 raise KeyError(f"unknown comment {comment_id} in {repo}")
             comment.body, comment.spec = _render(content)
             comment.updated_at = self._stamp()
+            self._repo(repo).comment_rev += 1
             self._touch(self._pr(repo, comment.issue_number))
 
     def add_label(self, repo: str, pr: int, name: str, *, touch: bool = True) -> None:
@@ -1549,8 +1643,19 @@ HUMAN_COMMENTS = (
     "ping, any update on this one?",
     "Moved to the next milestone.",
     "Nit: the log message could include the volume id.\n\nOtherwise fine by me.",
+    "Not LGTM yet: the upgrade path still drops the old column.",
+    "> LGTM\n\nI disagree with the approval above, please wait for the KVM run.",
+    "Is this LGTM? I only read the diff.",
 )
-LGTM_COMMENTS = ("LGTM", "lgtm", "LGTM, thanks!", "Code LGTM :+1:", "LGTM with the nit addressed", "tested, LGTM")
+LGTM_COMMENTS = (
+    "LGTM",
+    "lgtm",
+    "LGTM, thanks!",
+    "Code LGTM :+1:",
+    "LGTM with the nit addressed",
+    "tested, LGTM",
+    "Thanks for the fix.\r\n\r\n/lgtm",
+)
 REVIEW_BODIES = ("", "", "Looks good to me.", "A couple of small comments inline.", "Please handle the null case.")
 ENVIRONMENTS = (
     ("kvm-ol8", "ol8"),
@@ -1687,14 +1792,24 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     timeout = 30
+    disable_nagle_algorithm = True  # headers and body are separate writes: no 40 ms delayed-ACK stall
 
     def version_string(self) -> str:
         return "GitHub.com"
 
     def do_GET(self) -> None:
+        self._handle("GET")
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
+        self._handle("POST")
+
+    def _handle(self, method: str) -> None:
         fake = cast(_Server, self.server).fake
         request = _Request(
-            method="GET",
+            method=method,
             target=self.path,
             authorization=self.headers.get("Authorization"),
             if_none_match=self.headers.get("If-None-Match"),

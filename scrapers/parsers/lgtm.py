@@ -2,21 +2,20 @@
 
 Role: decide whether one comment body expresses LGTM approval. Pure function, no state.
 
-Rule (deliberately simple and conservative: a missed approval is cheaper than a false one):
-a comment is an approval when at least one of its lines STARTS with the word ``lgtm``
-(any case, optionally as the ``/lgtm`` command), after leading whitespace, markdown emphasis
-(``*``, ``_``), heading marks (``#``), emoji, ``:shortcode:`` emoji and ``+1``. Anything may
-follow (``LGTM!``, ``lgtm :+1:``, ``LGTM 👍``, ``LGTM, thanks``) except
+Rule (decided with the GitHub scrapers, see docs/github.md "LGTM"): a comment is an approval when
+one of its lines contains the WORD ``lgtm`` (any case, optionally as the ``/lgtm`` command) that is
 
-* a question mark right after it (``LGTM?`` asks, it does not approve), and
-* ``cancel`` (``/lgtm cancel`` withdraws an approval).
+* not part of a longer word (``lgtmfoo``, ``lgtm-ish``, ``algtm``),
+* not followed by a question mark (``LGTM?`` asks, it does not approve) or by ``cancel``
+  (``/lgtm cancel`` withdraws an approval),
+* not negated: none of the four words before it in the same clause (text after the last
+  ``, ; : . ! ?`` before it) is a negation (``not``, ``no``, ``never``, ``without``, ``nor``,
+  ``cannot`` or a word ending in ``n't``),
+* not on a quoted line (``> LGTM``), inside a fenced code block, or inside an inline code span.
 
-Not an approval:
-
-* ``lgtm`` inside a word (``lgtmfoo``, ``lgtm-ish``, ``algtm``);
-* quoted lines (``> LGTM``) and lines inside fenced code blocks;
-* ``lgtm`` that is not the first word of its line: this is what rules out negations such as
-  ``not lgtm`` or ``doesn't look lgtm yet``, at the price of also missing ``Thanks, LGTM``.
+So ``Thanks, LGTM``, ``tested, LGTM`` and ``Code LGTM :+1:`` are approvals (the common ways reviewers
+write it), while ``not lgtm``, ``This is not LGTM until tests pass`` and ``doesn't look lgtm yet``
+are not. Anything may follow an approving ``lgtm`` (``LGTM!``, ``lgtm :+1:``, ``LGTM once CI is green``).
 
 ``\\r\\n`` and ``\\n`` line endings are both accepted.
 """
@@ -24,37 +23,34 @@ Not an approval:
 from __future__ import annotations
 
 import re
-import unicodedata
 
 __all__ = ["is_lgtm"]
 
-_SHORTCODE_RE = re.compile(r"^:[a-z0-9_+\-]+:", re.IGNORECASE)
-_LGTM_RE = re.compile(r"^/?lgtm(?![\w-])(?P<rest>.*)$", re.IGNORECASE)
+_WORD_RE = re.compile(r"(?<![\w-])/?lgtm(?![\w-])", re.IGNORECASE)
 _REJECT_REST_RE = re.compile(r"^[\s*_]*(?:\?|cancel\b)", re.IGNORECASE)
 _FENCE_RE = re.compile(r"^[ \t]*(?:```|~~~)")
-_DECORATION = " \t*_#"
-_EMOJI_CATEGORIES = frozenset({"So", "Sk", "Cf", "Mn"})
+_INLINE_CODE_RE = re.compile(r"`[^`]*`")
+_CLAUSE_END_RE = re.compile(r"[,;:.!?]")
+_NEGATIONS = frozenset({"not", "no", "never", "without", "nor", "cannot"})
+_NEGATION_WINDOW = 4
 
 
-def _strip_decoration(line: str) -> str:
-    """Remove leading whitespace, emphasis, heading marks, emoji, shortcodes and '+1'."""
-    while True:
-        before = line
-        line = line.lstrip(_DECORATION)
-        line = _SHORTCODE_RE.sub("", line)
-        if line.startswith("+1"):
-            line = line[2:]
-        while line and unicodedata.category(line[0]) in _EMOJI_CATEGORIES:
-            line = line[1:]
-        if line == before:
-            return line
+def _negated(before: str) -> bool:
+    """True when one of the last words of the clause before ``lgtm`` is a negation."""
+    clause = _CLAUSE_END_RE.split(before)[-1]
+    words = [w.strip("*_~\"'()[]").lower() for w in clause.split()]
+    return any(w in _NEGATIONS or w.endswith("n't") or w.endswith("n\u2019t") for w in words[-_NEGATION_WINDOW:])
 
 
 def _is_lgtm_line(line: str) -> bool:
     if line.lstrip().startswith(">"):
         return False
-    match = _LGTM_RE.match(_strip_decoration(line))
-    return match is not None and not _REJECT_REST_RE.match(match.group("rest"))
+    text = _INLINE_CODE_RE.sub(" ", line)
+    for match in _WORD_RE.finditer(text):
+        if _REJECT_REST_RE.match(text[match.end() :]) or _negated(text[: match.start()]):
+            continue
+        return True
+    return False
 
 
 def is_lgtm(body: str) -> bool:

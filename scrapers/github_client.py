@@ -1,0 +1,372 @@
+"""The GitHub layer on the one HTTP client: authentication, conditional requests, Link pagination and rate
+limits, for every GitHub job.
+
+``GitHubClient`` is created once per process (``ctx.services.get("github", ...)``, see ``client_for``) and
+shared by all runs; ``client.session(...)`` gives a run its view with the run's counters observer and its
+cancellable ``sleep``. Every attempt goes through ``HttpClient``'s hooks (telemetry) and the run's observer.
+
+One GET (``GitHubSession.get``):
+
+1. the stored validator of the URL (``http_etags``) is sent as ``If-None-Match``; a 304 is answered from
+   the stored body and Link header and costs no rate limit;
+2. the rate-limit budget picks the credential and the pacing wait (``scrapers.github_budget``);
+3. 5xx and transport errors are retried by ``HttpClient`` (bounded, with backoff);
+4. a secondary rate limit (403/429 with ``Retry-After`` or GitHub's message) waits as told, or
+   ``github_secondary_wait`` doubled on each repeat; an exhausted primary limit marks the token exhausted
+   and the budget switches token or waits for the reset. A wait longer than ``github_max_wait`` raises
+   ``GitHubRateLimited`` (the run ends, its cursor intact);
+5. 401, 404 and other 403s raise one-line ``GitHubError``\\ s; malformed JSON raises ``GitHubBadResponse``.
+
+The response's new validator comes back as ``Fetched.etag_row``: the caller stores it in the transaction
+that writes the data derived from the body.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode, urlsplit
+
+import httpx
+import structlog
+
+from scheduler.app import github_token_list
+from scrapers.github_auth import Credential, TokenSource, token_source
+from scrapers.github_budget import RateBudget
+from scrapers.github_errors import (
+    GitHubAuthError,
+    GitHubBadResponse,
+    GitHubError,
+    GitHubForbidden,
+    GitHubNotFound,
+    GitHubRateLimited,
+    describe_request,
+)
+from scrapers.github_etags import Cached, EtagStore, etag_row, needs_touch
+from scrapers.http import Hook, HttpClient, RequestRecord
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from config.settings import Settings
+
+log = structlog.get_logger("scrapers.github")
+
+ACCEPT = "application/vnd.github+json"
+API_VERSION = "2022-11-28"
+HTTP_ATTEMPTS = 5
+SECONDARY_MESSAGE = re.compile(r"secondary rate limit|abuse detection", re.IGNORECASE)
+PRIMARY_MESSAGE = re.compile(r"API rate limit exceeded", re.IGNORECASE)
+_LINK = re.compile(r'<([^>]*)>\s*;\s*rel="?([^",;]+)"?')
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """A usable answer: ``data`` is the parsed JSON (from the body, or from the database after a 304)."""
+
+    url: str
+    data: Any
+    next_url: str | None
+    not_modified: bool
+    etag_row: dict[str, Any] | None  # store with the data derived from ``data`` (None: nothing to store)
+
+
+def link_next(link: str | None) -> str | None:
+    """The ``rel="next"`` URL of a Link header."""
+    for url, rel in _LINK.findall(link or ""):
+        if "next" in rel.split():
+            return str(url)
+    return None
+
+
+def run_observer(add: Callable[..., None]) -> Hook:
+    """An observer that counts a run's requests, 304s and retries through ``add`` (thread-safe)."""
+    lock = threading.Lock()
+
+    def observe(record: RequestRecord) -> None:
+        with lock:
+            add(requests=1, not_modified=int(record.not_modified), retries=int(record.attempt > 1))
+
+    return observe
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+class GitHubClient:
+    """Per-process GitHub client: the HTTP client, credentials, shared rate-limit budget and ETag store."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        engine: Engine,
+        *,
+        hooks: Iterable[Hook] = (),
+        transport: httpx.BaseTransport | None = None,
+        first_backoff: float = 0.5,
+    ) -> None:
+        self.api_url = settings.github_api_url.rstrip("/")
+        self._origin = urlsplit(self.api_url)[:2]
+        self.http = HttpClient(
+            timeout=settings.http_timeout,
+            concurrency=settings.http_concurrency,
+            attempts=HTTP_ATTEMPTS,
+            first_backoff=first_backoff,
+            max_backoff=10.0,
+            headers={"Accept": ACCEPT, "X-GitHub-Api-Version": API_VERSION},
+            hooks=hooks,
+            transport=transport,
+        )
+        tokens: list[str] = []
+        if settings.github_token is not None:
+            tokens.append(settings.github_token.get_secret_value().strip())
+        if settings.github_tokens is not None:
+            tokens += github_token_list(settings.github_tokens.get_secret_value())
+        self.auth: TokenSource = token_source(
+            api_url=self.api_url,
+            http=self.http,
+            tokens=tokens,
+            app_id=settings.github_app_id,
+            app_private_key_file=settings.github_app_private_key_file,
+            app_installation_id=settings.github_app_installation_id,
+        )
+        self.budget = RateBudget(
+            engine, reserve=settings.github_rate_limit_reserve, slowdown=settings.github_rate_limit_slowdown
+        )
+        self.etags = EtagStore(engine)
+        self.secondary_wait = settings.github_secondary_wait
+        self.max_wait = settings.github_max_wait
+
+    def add_hook(self, hook: Hook) -> None:
+        """Also pass every request record to ``hook`` (e.g. the telemetry buffer)."""
+        self.http.add_hook(hook)
+
+    def url(self, path: str, params: Mapping[str, Any] | None = None) -> str:
+        """The absolute URL of an API path (or a URL from a Link header), with ``params`` in the given order."""
+        base = path if "://" in path else f"{self.api_url}/{path.lstrip('/')}"
+        if urlsplit(base)[:2] != self._origin:
+            raise GitHubBadResponse(f"refusing to send credentials to {urlsplit(base).netloc} (not the API host)")
+        if not params:
+            return base
+        return f"{base}{'&' if '?' in base else '?'}{urlencode(list(params.items()))}"
+
+    def session(
+        self,
+        *,
+        observer: Hook | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        on_wait: Callable[[], None] | None = None,
+    ) -> GitHubSession:
+        """A run's view of the client: its request observer, its (cancellable) sleep and wait counter."""
+        return GitHubSession(self, observer, sleep, on_wait)
+
+    def close(self) -> None:
+        """Share the last rate-limit observations, then close the connections."""
+        self.budget.sync(force=True)
+        self.http.close()
+
+
+class GitHubSession:
+    """One run's requests through the shared client."""
+
+    def __init__(
+        self,
+        client: GitHubClient,
+        observer: Hook | None,
+        sleep: Callable[[float], None],
+        on_wait: Callable[[], None] | None,
+    ) -> None:
+        self.client = client
+        self._observer = observer
+        self._sleep = sleep
+        self._on_wait = on_wait
+
+    def pages(
+        self, path: str, params: Mapping[str, Any] | None = None, *, conditional: bool = True
+    ) -> Iterator[Fetched]:
+        """Every page of a list, following ``Link: rel="next"`` (which may use ``/repositories/{id}`` URLs)."""
+        url: str | None = self.client.url(path, params)
+        while url is not None:
+            page = self.get(url, conditional=conditional)
+            yield page
+            url = page.next_url
+
+    def get_all(
+        self, path: str, params: Mapping[str, Any] | None = None, *, known: Mapping[str, Cached] | None = None
+    ) -> tuple[list[Any], list[Fetched]]:
+        """All items of a list and the pages they came from (for their validators). ``known``: validators
+        already looked up (``prefetch``) for the first page."""
+        items: list[Any] = []
+        first = self.get(path, params, known=known)
+        pages = [first]
+        while pages[-1].next_url is not None:
+            pages.append(self.get(pages[-1].next_url or ""))
+        for page in pages:
+            if not isinstance(page.data, list):
+                raise GitHubBadResponse(f"{describe_request('GET', page.url)}: expected a JSON list")
+            items += page.data
+        return items, pages
+
+    def prefetch(self, urls: list[str]) -> dict[str, Cached]:
+        """Stored validators of many URLs in one query, for ``get(..., known=...)``."""
+        return self.client.etags.lookup_many(urls)
+
+    def get(
+        self,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        conditional: bool = True,
+        known: Mapping[str, Cached] | None = None,
+    ) -> Fetched:
+        """One GET (see the module docstring); raises a ``GitHubError`` when no usable answer comes.
+        ``known``: validators looked up beforehand (a URL missing from it has none)."""
+        url = self.client.url(path, params)
+        cached = None
+        if conditional:
+            cached = known.get(url) if known is not None else self.client.etags.lookup(url)
+        waited = 0.0
+        secondary_hits = 0
+        while True:
+            plan = self.client.budget.plan(self.client.auth.credentials())
+            if plan.wait > 0:
+                reason = "primary_exhausted" if plan.exhausted else "pacing"
+                waited = self._wait(url, plan.wait, waited, reason, plan.credential)
+            response = self._send(url, plan.credential, cached)
+            status = response.status_code
+            if status in (403, 429):
+                secondary = self._rate_limited(url, response, plan.credential, secondary_hits)
+                if secondary is None:
+                    continue  # primary limit: the next plan switches token or waits for the reset
+                secondary_hits += 1
+                waited = self._wait(url, secondary, waited, "secondary_limit", plan.credential)
+                continue
+            return self._result(url, response, cached)
+
+    # ---- steps -----------------------------------------------------------------------------------
+
+    def _send(self, url: str, credential: Credential, cached: Cached | None) -> httpx.Response:
+        headers: dict[str, str] = {}
+        if credential.header is not None:
+            headers["Authorization"] = credential.header
+        if cached is not None:
+            if cached.etag:
+                headers["If-None-Match"] = cached.etag
+            elif cached.last_modified:
+                headers["If-Modified-Since"] = cached.last_modified
+        response = self.client.http.request("GET", url, headers=headers, observer=self._observer)
+        response.read()
+        self.client.budget.observe(credential.token_id, response.headers)
+        return response
+
+    def _rate_limited(self, url: str, response: httpx.Response, credential: Credential, hits: int) -> float | None:
+        """A secondary limit: the seconds to wait. A primary limit: None, after marking the token exhausted.
+        Any other 403: GitHubForbidden."""
+        message = self._message(response)
+        retry_after = _retry_after(response.headers)
+        if retry_after is not None or SECONDARY_MESSAGE.search(message):
+            wait = retry_after if retry_after is not None else self.client.secondary_wait * 2**hits
+            wait = max(wait, 0.1)
+            log.warning("github_secondary_limit", request=describe_request("GET", url), wait_s=round(wait, 3),
+                        token_id=credential.token_id)
+            return wait
+        if response.headers.get("x-ratelimit-remaining") == "0" or PRIMARY_MESSAGE.search(message):
+            try:
+                reset = float(response.headers["x-ratelimit-reset"])
+            except (KeyError, ValueError):
+                reset = time.time() + self.client.secondary_wait
+            self.client.budget.exhausted(credential.token_id, reset)
+            log.warning("github_primary_limit", request=describe_request("GET", url), token_id=credential.token_id,
+                        reset=datetime.fromtimestamp(reset, UTC).isoformat())
+            return None
+        raise GitHubForbidden(f"{describe_request('GET', url)}: {response.status_code} Forbidden: {message}".rstrip())
+
+    def _wait(self, url: str, seconds: float, waited: float, reason: str, credential: Credential) -> float:
+        if waited + seconds > self.client.max_wait:
+            raise GitHubRateLimited(
+                f"{describe_request('GET', url)}: rate limit ({reason.replace('_', ' ')}) needs a wait of "
+                f"{seconds:.0f}s, more than github_max_wait ({self.client.max_wait:.0f}s): stopping, the next run "
+                "resumes from the cursor"
+            )
+        if seconds >= 1.0:
+            log.info("github_rate_limit_wait", reason=reason, wait_s=round(seconds, 3), token_id=credential.token_id)
+        if self._on_wait is not None and reason != "pacing":
+            self._on_wait()
+        self._sleep(seconds)
+        return waited + seconds
+
+    def _result(self, url: str, response: httpx.Response, cached: Cached | None) -> Fetched:
+        status = response.status_code
+        where = describe_request("GET", url)
+        now = datetime.now(UTC)
+        if status == 304 and cached is not None:
+            touch = None
+            if needs_touch(cached, now):
+                touch = etag_row(url, etag=cached.etag, last_modified=cached.last_modified, link=cached.link,
+                                 body=cached.body, now=now)
+            return Fetched(url, self._json(where, cached.body), self._next(cached.link), True, touch)
+        if status == 401:
+            raise GitHubAuthError(f"{where}: 401 {self._message(response)}: the GitHub token was refused")
+        if status == 404:
+            raise GitHubNotFound(
+                f"{where}: 404 Not Found: the repository or pull request does not exist or the token cannot see it"
+            )
+        if status != 200:
+            raise GitHubBadResponse(f"{where}: unexpected status {status} {self._message(response)}".rstrip())
+        data = self._json(where, response.content)
+        link = response.headers.get("link")
+        etag, modified = response.headers.get("etag"), response.headers.get("last-modified")
+        row = None
+        if etag or modified:
+            row = etag_row(url, etag=etag, last_modified=modified, link=link, body=response.content, now=now)
+        return Fetched(url, data, self._next(link), False, row)
+
+    def _next(self, link: str | None) -> str | None:
+        nxt = link_next(link)
+        return None if nxt is None else self.client.url(nxt)
+
+    @staticmethod
+    def _json(where: str, body: bytes) -> Any:
+        try:
+            return json.loads(body)
+        except ValueError:
+            raise GitHubBadResponse(f"{where}: malformed JSON in the answer ({len(body)} bytes)") from None
+
+    @staticmethod
+    def _message(response: httpx.Response) -> str:
+        try:
+            payload = json.loads(response.content)
+        except ValueError:
+            return ""
+        message = payload.get("message") if isinstance(payload, dict) else None
+        return str(message)[:200] if message else ""
+
+
+def client_for(ctx_services: Any, settings: Settings, engine: Engine, hooks: Iterable[Hook] = ()) -> GitHubClient:
+    """The process's GitHub client from the run's services (created on first use)."""
+    client: GitHubClient = ctx_services.get("github", lambda: GitHubClient(settings, engine, hooks=hooks))
+    return client
+
+
+__all__ = [
+    "Fetched",
+    "GitHubClient",
+    "GitHubError",
+    "GitHubSession",
+    "client_for",
+    "link_next",
+    "run_observer",
+]
