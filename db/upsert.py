@@ -23,6 +23,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from config.errors import SchemaError
 from db.schema import natural_key
 
+
 @dataclass(frozen=True)
 class UpsertResult:
     """What an upsert did. ``inserted``/``updated`` are None where the backend cannot tell them apart."""
