@@ -15,7 +15,8 @@ Two clocks, on purpose:
   scraper sleeps in real time until ``X-RateLimit-Reset``: a budget refills once the wall clock
   reaches the reset epoch (``rate_limit_window`` seconds after the identity's first request).
 
-Standard library only (``http.server.ThreadingHTTPServer`` on 127.0.0.1 in a background thread).
+Standard library only (``http.server.ThreadingHTTPServer`` on 127.0.0.1 in a background thread), but
+PyJWT to check GitHub App JWTs on ``POST /app/installations/{id}/access_tokens``.
 Run ``python -m scrapers.fake_github --port 8765 --repos a/b,c/d --prs 20 --seed 1`` to serve
 seeded data until SIGTERM.
 """

@@ -3,10 +3,12 @@
 
 ``RepoSync.run`` (``github_prs``), per repository:
 
-1. The comment feed, ``GET /repos/{r}/issues/comments?sort=updated&direction=desc&since=FLOOR``, is read
+1. The comment feed, ``GET /repos/{r}/issues/comments?sort=updated&direction=desc&since=SINCE``, is read
    in the background and classified (LGTM, Codecov, Trillian); the first run reads it without ``since``
    (never a ``since`` of 1970: GitHub answers that with an empty list). It catches comments edited in
-   place, like Codecov's one comment per pull request.
+   place, like Codecov's one comment per pull request. SINCE lags behind FLOOR and moves only when the
+   feed lists more than ``FEED_SLACK`` comments, so the URL and its validator stay the same from run to
+   run (an unchanged feed is a 304); comments before FLOOR are skipped.
 2. Pull requests, ``GET /repos/{r}/pulls?state=all&sort=updated&direction=desc``, page by page (``Link``),
    stopping at the first page that reaches below FLOOR (``GET /pulls`` has no ``since``). A pull request
    whose ``updated_at`` moved (or that is new) gets its reviews fetched; one whose labels differ from the
@@ -52,6 +54,7 @@ LOOKAHEAD_PAGES = 3  # pull request pages fetched (with their reviews) ahead of 
 MAX_PENDING_PAGES = 30  # while the comment feed is still being read, pages wait for it up to this many
 LEFTOVER_CHUNK = 200  # pull requests per transaction for comment-only changes
 REFRESH_CHUNK = 50  # pull requests per transaction in pr_states_refresh
+FEED_SLACK = 50  # comments the feed may list again before its since= moves (and its URL with it)
 
 Transact = Callable[[Callable[[Connection], Any]], Any]
 
@@ -83,6 +86,8 @@ class Feed:
     top: datetime | None = None
     etag_rows: list[dict[str, Any]] = field(default_factory=list)
     floor: datetime | None = None
+    since: datetime | None = None
+    listed: int = 0
 
 
 @dataclass
@@ -144,9 +149,10 @@ class RepoSync:
     def _read_feed(self, cursor: Cursor) -> Feed:
         env = self.env
         floor = cursor.high_water - env.overlap if cursor.high_water else None
+        since = cursor.since or floor
         params: dict[str, Any] = {"sort": "updated", "direction": "desc", "per_page": env.per_page}
-        if floor is not None and floor.year > 1970:
-            params["since"] = floor.strftime("%Y-%m-%dT%H:%M:%SZ")
+        if since is not None and since.year > 1970:
+            params["since"] = since.strftime("%Y-%m-%dT%H:%M:%SZ")
         feed = Feed(floor=floor)
         first = True
         for page in env.session.pages(f"repos/{self.repo}/issues/comments", params):
@@ -157,23 +163,31 @@ class RepoSync:
             if first and items:
                 feed.top = parse_time(items[0].get("updated_at"))
             first = False
+            feed.listed += len(items)
             if page.etag_row is not None:
                 feed.etag_rows.append(page.etag_row)
             if page.not_modified:
                 continue  # written with this validator by an earlier run
             for comment in items:
+                updated = parse_time(comment.get("updated_at"))
+                if floor is not None and updated is not None and updated < floor:
+                    continue  # listed because ``since`` lags behind: written by an earlier run
                 fact = classify_comment(comment, trillian_bot=env.trillian_bot, codecov_bots=env.codecov_bots)
                 if fact is None or (fact.kind == "not_lgtm" and not fact.edited):
                     continue
                 feed.facts.setdefault(fact.number, []).append(fact)
                 self.stats.comments += 1
+        feed.since = since
         return feed
 
     def _leftovers(self, feed: Feed, cursor: Cursor) -> None:
         """Comment facts of pull requests not written with a page, then the feed's cursor."""
         top = max((t for t in (cursor.high_water, feed.top) if t is not None), default=None)
         numbers = sorted(feed.facts)
-        done = Cursor(high_water=top)
+        since = feed.since
+        if since is None or feed.listed > FEED_SLACK:  # move the feed's URL on once it lists too much again
+            since = top - self.env.overlap if top is not None else None
+        done = Cursor(high_water=top, since=since)
         if not numbers and done == cursor and not feed.etag_rows:
             return  # nothing changed: no write at all
         chunks = [numbers[i : i + LEFTOVER_CHUNK] for i in range(0, len(numbers), LEFTOVER_CHUNK)] or [[]]

@@ -66,12 +66,15 @@ class PrBundle:
 @dataclass(frozen=True)
 class Cursor:
     """A stream's position: ``high_water`` (newest ``updated_at`` of a completed pass) and, during a pass
-    that has not finished, its ``top``, ``floor`` and the ``next`` page to resume from."""
+    that has not finished, its ``top``, ``floor`` and the ``next`` page to resume from. ``since`` (comment
+    feed only) is the ``since=`` its URL uses: it moves rarely, so the URL and its validator stay the same
+    from run to run and an unchanged feed answers 304."""
 
     high_water: datetime | None = None
     top: datetime | None = None
     floor: datetime | None = None
     next_url: str | None = None
+    since: datetime | None = None
 
     @property
     def resuming(self) -> bool:
@@ -102,6 +105,7 @@ def read_cursor(engine: Engine, repo: str, stream: str) -> Cursor:
         top=parse_time(state.get("top")),
         floor=parse_time(state.get("floor")),
         next_url=state.get("next") or None,
+        since=parse_time(state.get("since")),
     )
 
 
@@ -110,6 +114,8 @@ def write_cursor(conn: Connection, repo: str, stream: str, cursor: Cursor, now: 
     state = None
     if cursor.next_url:
         state = json.dumps({"top": _iso(cursor.top), "floor": _iso(cursor.floor), "next": cursor.next_url})
+    elif cursor.since is not None:
+        state = json.dumps({"since": _iso(cursor.since)})
     row = {"repo": repo, "stream": stream, "high_water": cursor.high_water, "state": state, "updated_at": now}
     upsert(conn, scrape_cursors, [row])
 
