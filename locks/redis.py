@@ -1,0 +1,192 @@
+"""The ``redis://`` / ``rediss://`` backend: ``SET key value NX PX ttl``, compare-and-set renew and release in Lua.
+
+Expiry is Redis's (``PX``). The value stored is ``holder|uuid|token``: the uuid makes every acquisition
+distinct, so two leases of one process never confuse each other, and renew/release only ever act on the
+exact value this acquisition wrote. The Lua scripts are class constants, registered once per backend.
+
+Fencing tokens do not come from Redis, which may lose every key on a restart without persistence: they are
+bumped in the ``locks`` table of the main database after ``SET NX`` succeeded, and written into the value by
+a compare-and-set that also proves the key is still ours. Key: ``<prefix><name>``, prefix
+``scrapesched:lock:`` unless the URL says ``?prefix=...``. Connection and socket timeouts are 2 s and a
+command is retried once only on a broken connection, so a server that is down or hung fails an acquire
+within a few seconds. Retrying is safe: every script is a compare-and-set on this acquisition's value.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+from sqlalchemy import Engine
+
+from locks.base import Lease, LeaseInfo, LockBackend
+from locks.errors import LockConfigError, LockNotOwned, LockUnavailable
+from locks.tokens import TokenStore
+
+DEFAULT_PREFIX = "scrapesched:lock:"
+TIMEOUT_S = 2.0
+
+
+def _ms(seconds: float) -> int:
+    return max(1, int(seconds * 1000))
+
+
+class RedisBackend(LockBackend):
+    """Leases as Redis keys with ``PX`` expiry; tokens from the database."""
+
+    kind = "redis"
+
+    # KEYS[1] key, ARGV[1] our value: delete only our own key.
+    LUA_RELEASE = """
+        if redis.call('get', KEYS[1]) ~= ARGV[1] then
+            return 0
+        end
+        redis.call('del', KEYS[1])
+        return 1
+    """
+    # KEYS[1] key, ARGV[1] our value, ARGV[2] ttl ms: a full ttl from now, only for our own key.
+    LUA_EXTEND = """
+        if redis.call('get', KEYS[1]) ~= ARGV[1] then
+            return 0
+        end
+        redis.call('pexpire', KEYS[1], ARGV[2])
+        return 1
+    """
+    # KEYS[1] key, ARGV[1] value written by SET NX, ARGV[2] value with the token, ARGV[3] ttl ms.
+    LUA_SWAP = """
+        if redis.call('get', KEYS[1]) ~= ARGV[1] then
+            return 0
+        end
+        redis.call('set', KEYS[1], ARGV[2], 'PX', ARGV[3])
+        return 1
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        engine: Engine,
+        prefix: str | None = None,
+        holder_id: str | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__(holder_id=holder_id, clock=clock)
+        parts = urlsplit(url)
+        query = parse_qsl(parts.query, keep_blank_values=True)
+        url_prefix = [v for k, v in query if k == "prefix"]
+        self.prefix = prefix if prefix is not None else (url_prefix[-1] if url_prefix else DEFAULT_PREFIX)
+        clean = urlunsplit(parts._replace(query=urlencode([(k, v) for k, v in query if k != "prefix"])))
+        self._target = f"{parts.hostname or 'localhost'}:{parts.port or 6379}{parts.path or ''}"
+        try:
+            self._client: redis.Redis = redis.Redis.from_url(
+                clean,
+                socket_connect_timeout=TIMEOUT_S,
+                socket_timeout=TIMEOUT_S,
+                # One immediate retry on a broken connection (e.g. pooled before a Redis restart); none on a
+                # timeout, so a hung server fails the command after TIMEOUT_S.
+                retry=Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,)),
+                health_check_interval=0,
+            )
+        except ValueError as exc:
+            raise LockConfigError(f"bad Redis lock URL for {self._target}: {exc}") from None
+        self._tokens = TokenStore(engine)
+        self._release_script = self._client.register_script(self.LUA_RELEASE)
+        self._extend_script = self._client.register_script(self.LUA_EXTEND)
+        self._swap_script = self._client.register_script(self.LUA_SWAP)
+
+    @property
+    def description(self) -> str:
+        return f"Redis at {self._target}"
+
+    def key(self, name: str) -> str:
+        """The Redis key of a lease name."""
+        return self.prefix + name
+
+    def _unavailable(self, what: str, exc: redis.RedisError) -> LockUnavailable:
+        return LockUnavailable(f"{what}: Redis lock server at {self._target} failed: {type(exc).__name__}: {exc}")
+
+    def _try_acquire(self, name: str, ttl: float) -> Lease | None:
+        key, nonce = self.key(name), uuid.uuid4().hex
+        claim = f"{self.holder_id}|{nonce}|0"
+        started = time.monotonic()
+        try:
+            if not self._client.set(key, claim, nx=True, px=_ms(ttl)):
+                return None
+        except redis.RedisError as exc:
+            raise self._unavailable("lease acquire", exc) from exc
+        try:
+            token = self._tokens.issue(name, self.holder_id, ttl)
+        except Exception:
+            self._quiet_release(key, claim)
+            raise
+        value = f"{self.holder_id}|{nonce}|{token}"
+        try:
+            swapped = self._swap_script(keys=[key], args=[claim, value, _ms(ttl)])
+        except redis.RedisError as exc:
+            self._quiet_release(key, claim)
+            raise self._unavailable("lease acquire", exc) from exc
+        if not swapped:  # the key expired (or Redis lost it) while the token was issued
+            return None
+        return self._new_lease(name, token, ttl, value, started)
+
+    def _quiet_release(self, key: str, value: str) -> None:
+        with contextlib.suppress(redis.RedisError):  # else it expires by its ttl
+            self._release_script(keys=[key], args=[value])
+
+    def _renew(self, lease: Lease, handle: object) -> None:
+        assert isinstance(handle, str)
+        try:
+            ok = self._extend_script(keys=[self.key(lease.name)], args=[handle, _ms(lease.ttl)])
+        except redis.RedisError as exc:
+            raise self._unavailable("lease renew", exc) from exc
+        if not ok:
+            raise LockNotOwned(
+                f"lease {lease.name!r} (token {lease.token}) expired, was lost by Redis or was taken by another holder"
+            )
+
+    def _release(self, lease: Lease, handle: object) -> None:
+        assert isinstance(handle, str)
+        try:
+            ok = self._release_script(keys=[self.key(lease.name)], args=[handle])
+        except redis.RedisError as exc:
+            raise self._unavailable("lease release", exc) from exc
+        if not ok:
+            raise LockNotOwned(f"lease {lease.name!r} (token {lease.token}) expired or was taken by another holder")
+
+    def _holder(self, name: str) -> LeaseInfo | None:
+        try:
+            pipe = self._client.pipeline(transaction=True)
+            pipe.get(self.key(name))
+            pipe.pttl(self.key(name))
+            pipe.time()
+            raw, pttl, (seconds, micros) = pipe.execute()
+        except redis.RedisError as exc:
+            raise self._unavailable("lease lookup", exc) from exc
+        if raw is None or pttl is None or pttl < 0:
+            return None
+        value = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+        holder, _nonce, token = _split(value)
+        until = datetime.fromtimestamp(seconds, UTC) + timedelta(microseconds=micros, milliseconds=pttl)
+        return LeaseInfo(name, holder, token, until)
+
+    def _close(self) -> None:
+        self._client.close()
+
+
+def _split(value: str) -> tuple[str, str, int]:
+    """``holder|uuid|token`` -> its parts (holder ids may contain ``|``; the last two fields never do)."""
+    parts = value.rsplit("|", 2)
+    if len(parts) != 3:
+        return value, "", 0
+    holder, nonce, token = parts
+    try:
+        return holder, nonce, int(token)
+    except ValueError:
+        return holder, nonce, 0

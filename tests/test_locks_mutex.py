@@ -1,0 +1,98 @@
+"""Mutual exclusion under contention: 8 OS processes x 200 acquisitions of one name on every backend, and an
+overlap detector over the holding intervals (recorded on CLOCK_MONOTONIC, which all processes share)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO_ROOT, cli_env
+
+sys.path.insert(0, str(REPO_ROOT / "tests" / "workers"))
+from lock_helpers import SERVER_ENVS, WORKER, lock_env, overlaps, unique_name
+
+PROCESSES = 8
+ACQUISITIONS = 200
+HOLD_MS = 1.0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", SERVER_ENVS)
+def test_eight_processes_never_hold_one_name_at_once(kind: str, tmp_path: Path) -> None:
+    with lock_env(kind, tmp_path) as env:
+        name = unique_name("mutex")
+        environ = cli_env()
+        environ["PYTHONPATH"] = str(REPO_ROOT)
+        procs = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    str(WORKER),
+                    "mutex",
+                    env.lock_url,
+                    env.db_url,
+                    name,
+                    str(ACQUISITIONS),
+                    str(HOLD_MS),
+                    f"w{i}",
+                ],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=environ,
+            )
+            for i in range(PROCESSES)
+        ]
+        for proc in procs:  # all connected and imported: start together
+            assert proc.stdout is not None and json.loads(proc.stdout.readline()) == {"ready": True}
+        for proc in procs:
+            assert proc.stdin is not None
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+        outputs = [proc.communicate(timeout=120) for proc in procs]
+        assert [proc.returncode for proc in procs] == [0] * PROCESSES, [err for _, err in outputs]
+
+    holdings = [json.loads(line) for out, _ in outputs for line in out.splitlines()]
+    assert len(holdings) == PROCESSES * ACQUISITIONS
+    intervals = [(h["start"], h["end"], h["holder"]) for h in holdings]
+    assert overlaps(intervals) == []
+    tokens = [h["token"] for h in sorted(holdings, key=lambda h: h["start"])]
+    assert all(a < b for a, b in itertools.pairwise(tokens)), "tokens must grow with every holder"
+
+
+def test_eight_threads_never_hold_one_memory_name_at_once(tmp_path: Path) -> None:
+    with lock_env("memory", tmp_path) as env:
+        backend = env.connect("threads")
+        name = unique_name("mutex")
+        intervals: list[tuple[float, float, str]] = []
+        tokens: list[tuple[float, int]] = []
+
+        def work(who: str) -> None:
+            for _ in range(ACQUISITIONS):
+                lease = backend.acquire(name, 10, wait=60)
+                assert lease is not None
+                start = time.monotonic()
+                time.sleep(0.0002)
+                end = time.monotonic()
+                lease.release()
+                intervals.append((start, end, who))
+                tokens.append((start, lease.token))
+
+        threads = [threading.Thread(target=work, args=(f"t{i}",)) for i in range(PROCESSES)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        backend.close()
+    assert len(intervals) == PROCESSES * ACQUISITIONS
+    assert overlaps(intervals) == []
+    ordered = [token for _, token in sorted(tokens)]
+    assert ordered == sorted(set(ordered))

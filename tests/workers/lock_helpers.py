@@ -1,0 +1,196 @@
+"""Shared by the lock tests: lock environments (a lock URL plus the database that keeps the fencing tokens),
+a private redis-server the tests may restart, servers that refuse or never answer, and the overlap check.
+
+Every environment gets names, key prefixes and databases of its own, so tests run in parallel on the shared
+MariaDB, PostgreSQL and Redis without seeing each other.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import socket
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlencode
+
+import redis
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+import locks
+from conftest import MYSQL_ADMIN, POSTGRES_ADMIN, REDIS_URL, REPO_ROOT, create_database, drop_database
+from db.engine import connect_engine
+from db.schema import locks as locks_table
+
+# Lock backend -> database that keeps its tokens (and, for ``table``, its leases).
+LOCK_ENVS = {
+    "table-sqlite": "sqlite",
+    "table-mariadb": "mariadb",
+    "table-postgres": "postgres",
+    "redis": "sqlite",
+    "mysql": "mariadb",
+    "postgresql": "postgres",
+    "memory": "sqlite",
+}
+SERVER_ENVS = [kind for kind in LOCK_ENVS if kind != "memory"]  # what OS processes can share
+WORKER = REPO_ROOT / "tests" / "workers" / "lock_worker.py"
+
+
+def server_url(kind: str, tag: str) -> str:
+    """The lock URL of a backend kind, with a key prefix of its own."""
+    prefix = f"sst-{tag}:"
+    if kind.startswith("table"):
+        return "table"
+    if kind == "memory":
+        return "memory"
+    if kind == "redis":
+        return f"{REDIS_URL}?{urlencode({'prefix': prefix})}"
+    if kind == "mysql":
+        admin = make_url(MYSQL_ADMIN)
+        auth = (admin.username or "root") + (f":{admin.password}" if admin.password else "")
+        return f"mysql://{auth}@{admin.host}:{admin.port or 3306}/?{urlencode({'prefix': prefix})}"
+    admin = make_url(POSTGRES_ADMIN)
+    auth = (admin.username or "postgres") + (f":{admin.password}" if admin.password else "")
+    return f"postgresql://{auth}@{admin.host}:{admin.port or 5432}/{admin.database}?{urlencode({'prefix': prefix})}"
+
+
+@dataclass
+class LockEnv:
+    """A lock URL and the engine of the database with its ``locks`` table."""
+
+    kind: str
+    lock_url: str
+    db_url: str
+    engine: sa.Engine
+
+    def connect(self, holder_id: str = "A", clock: Callable[[], float] = time.time) -> locks.LockBackend:
+        return locks.connect(self.lock_url, engine=self.engine, holder_id=holder_id, clock=clock)
+
+
+@contextlib.contextmanager
+def lock_env(kind: str, tmp_path: Path) -> Iterator[LockEnv]:
+    """A fresh database with the ``locks`` table, and the lock URL of ``kind``; dropped afterwards."""
+    backend = LOCK_ENVS[kind]
+    url, name = create_database(backend, tmp_path)
+    engine = connect_engine(url)
+    locks_table.create(engine)
+    try:
+        yield LockEnv(kind, server_url(kind, uuid.uuid4().hex[:10]), url, engine)
+    finally:
+        engine.dispose()
+        drop_database(backend, name)
+
+
+def unique_name(label: str = "lease") -> str:
+    return f"{label}-{uuid.uuid4().hex[:12]}"
+
+
+Interval = tuple[float, float, str]
+
+
+def overlaps(intervals: list[Interval]) -> list[tuple[Interval, Interval]]:
+    """Pairs of (start, end, who) intervals that overlap; intervals are recorded inside each holding."""
+    found = []
+    latest: Interval | None = None
+    for interval in sorted(intervals):
+        if latest is not None and interval[0] < latest[1]:
+            found.append((latest, interval))
+        if latest is None or interval[1] > latest[1]:
+            latest = interval
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class RedisServer:
+    """A redis-server of this test alone (no persistence), so it can be flushed, killed and restarted."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_port()
+        self.workdir = workdir
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def client(self) -> redis.Redis:
+        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=2)
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server") or "redis-server"
+        self.proc = subprocess.Popen(
+            [
+                binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                if self.client().ping():
+                    return
+            except redis.RedisError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
+
+    def kill(self) -> None:
+        """SIGKILL: every key is gone, like a restart without persistence."""
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+            self.proc = None
+
+
+@contextlib.contextmanager
+def silent_server() -> Iterator[int]:
+    """A port that accepts TCP connections and never answers: a hung server."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.1)
+        while not stop.is_set():
+            with contextlib.suppress(OSError):
+                accepted.append(listener.accept()[0])
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield int(listener.getsockname()[1])
+    finally:
+        stop.set()
+        thread.join()
+        for conn in accepted:
+            conn.close()
+        listener.close()
+
+
+def closed_port() -> int:
+    """A port nothing listens on (connections are refused)."""
+    return free_port()
