@@ -324,6 +324,8 @@ class GitHubSession:
             raise GitHubNotFound(
                 f"{where}: 404 Not Found: the repository or pull request does not exist or the token cannot see it"
             )
+        if status >= 500:
+            raise GitHubBadResponse(f"{where}: GitHub answered {status} {HTTP_ATTEMPTS} times in a row, giving up")
         if status != 200:
             raise GitHubBadResponse(f"{where}: unexpected status {status} {self._message(response)}".rstrip())
         data = self._json(where, response.content)

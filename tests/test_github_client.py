@@ -248,3 +248,16 @@ def test_github_app_installation_token_is_exchanged_and_refreshed_before_it_expi
         assert differences(engine, fake.truth(REPO), REPO) == []
         with engine.connect() as conn:
             assert conn.execute(sa.select(rate_limits.c.token_id)).scalars().all() == ["app-5"]
+
+
+@SQLITE_ONLY
+def test_5xx_beyond_the_retries_fails_the_run_in_one_line(fake: FakeGitHub, engine: sa.Engine) -> None:
+    runner = runner_for(fake, engine)
+    fake.fail_next(50, status=503)
+    with pytest.raises(GitHubBadResponse, match="answered 503 5 times in a row") as failed:
+        runner.run("github_prs", REPO)
+    fake.clear_faults()
+    runner.run("github_prs", REPO)
+    runner.close()
+    assert "\n" not in str(failed.value)
+    assert differences(engine, fake.truth(REPO), REPO) == []
