@@ -283,6 +283,7 @@ job_runs = _keyed(
 )
 Index("ix_job_runs_status_heartbeat", job_runs.c.status, job_runs.c.heartbeat_at)
 Index("ix_job_runs_job_shard_finished", job_runs.c.job_name, job_runs.c.shard, job_runs.c.finished_at)
+Index("ix_job_runs_finished_at", job_runs.c.finished_at)  # retention deletes by age
 
 # What the built-in canary job did: one row per fire it executed, ``executions`` counting how often its
 # body ran for that fire (exactly once is the point of scrapesched).

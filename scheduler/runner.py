@@ -180,6 +180,7 @@ class Runner:
             if status == "succeeded":
                 status, error = "failed", "lease lost before the run could be recorded"
         recorded = self._finish(claim, lease, status, error, ctx)
+        self._flush_telemetry()
         try:
             lease.release()
         except LockError as exc:
@@ -200,6 +201,12 @@ class Runner:
         else:
             bound.error("run_failed", seconds=round(elapsed, 3), error=error)
         return Outcome(status, claim.run_id, error or "")
+
+    def _flush_telemetry(self) -> None:
+        """Write this process's buffered HTTP summary after every run (one statement; never raises)."""
+        from scrapers.telemetry_buffer import flush_telemetry
+
+        flush_telemetry(self.services, self.engine, self.settings)
 
     @staticmethod
     def _guard_write(conn: Connection, claim: runs.Claim, lease: Lease) -> None:
