@@ -253,8 +253,9 @@ def test_a_holder_frozen_past_its_ttl_is_fenced_out_after_it_resumes(kind: str, 
             conn.execute(sa.insert(results).values(name=name, value="", token=0))
         environ = cli_env()
         environ["PYTHONPATH"] = str(REPO_ROOT)
+        ttl = 1.0 if kind == "mysql" else 0.5  # MySQL's wait_timeout counts whole seconds
         holder = subprocess.Popen(
-            [sys.executable, str(WORKER), "hold", env.lock_url, env.db_url, name, "1.0"],
+            [sys.executable, str(WORKER), "hold", env.lock_url, env.db_url, name, str(ttl)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -274,7 +275,7 @@ def test_a_holder_frozen_past_its_ttl_is_fenced_out_after_it_resumes(kind: str, 
 
         os.kill(holder.pid, signal.SIGSTOP)
         try:
-            time.sleep(2.5)  # past the ttl (and MySQL's wait_timeout / PostgreSQL's idle_session_timeout)
+            time.sleep(2 * ttl + 0.5)  # past the ttl (and MySQL's wait_timeout / PostgreSQL's idle_session_timeout)
             thread = threading.Thread(target=take_over)
             thread.start()
             # Frozen inside a database transaction (a renewal), it blocks the take until it resumes.

@@ -20,10 +20,15 @@ from conftest import REPO_ROOT, cli_env
 sys.path.insert(0, str(REPO_ROOT / "tests" / "workers"))
 from lock_helpers import LOCK_ENVS, WORKER, LockEnv, lock_env, unique_name
 
-# MySQL's wait_timeout and the lease expiry it gives are whole seconds: expiry tests use ttl >= 1 s.
-TTL = 1.0
-PAST_TTL = 1.4
-SHORT_TTL = 0.6
+
+def ttl_of(env: LockEnv) -> float:
+    """A short ttl, but long enough that a loaded machine's stall does not expire it by accident; MySQL's
+    wait_timeout (the lease's server-side expiry) counts whole seconds."""
+    return 1.0 if env.kind == "mysql" else 0.8
+
+
+def past(ttl: float) -> float:
+    return ttl * 1.3 + 0.1
 
 
 @pytest.fixture(scope="module", params=list(LOCK_ENVS))
@@ -58,13 +63,13 @@ def test_a_held_name_is_refused_to_others_and_reported_by_holder(two: tuple[lock
 
 
 def test_expired_lease_is_taken_over_and_its_old_holder_can_neither_renew_nor_release(
-    two: tuple[locks.LockBackend, ...],
+    env: LockEnv, two: tuple[locks.LockBackend, ...]
 ) -> None:
     a, b = two
     name = unique_name()
-    old = a.acquire(name, TTL, keepalive=False)
+    old = a.acquire(name, ttl_of(env), keepalive=False)
     assert old is not None and not old.lost
-    time.sleep(PAST_TTL)
+    time.sleep(past(ttl_of(env)))
     assert old.lost  # ttl passed without a renewal: not trusted any more
     new = b.acquire(name, 30, wait=3)
     assert new is not None and new.token > old.token
@@ -81,13 +86,13 @@ def test_expired_lease_is_taken_over_and_its_old_holder_can_neither_renew_nor_re
 def test_keepalive_holds_a_lease_well_past_its_ttl(two: tuple[locks.LockBackend, ...]) -> None:
     a, b = two
     name = unique_name()
-    lease = a.acquire(name, SHORT_TTL)  # renewed every 0.2 s
+    lease = a.acquire(name, 0.9)  # renewed every 0.3 s
     assert lease is not None
-    time.sleep(3 * SHORT_TTL)  # also past MySQL's wait_timeout (1 s) for the lock connection
+    time.sleep(2.2)  # over two ttls, and past MySQL's wait_timeout (1 s) for the lock connection
     assert not lease.lost
-    assert b.acquire(name, TTL) is None
+    assert b.acquire(name, 0.9) is None
     lease.release()
-    taken = b.acquire(name, TTL)
+    taken = b.acquire(name, 0.9)
     assert taken is not None and taken.token > lease.token
     taken.release()
 
@@ -136,16 +141,16 @@ def test_skewed_replica_clocks_change_nothing(env: LockEnv) -> None:
     late = env.connect("late-replica", clock=lambda: time.time() - 60)
     early = late if env.kind == "memory" else env.connect("early-replica", clock=lambda: time.time() + 60)
     name = unique_name()
-    lease = late.acquire(name, TTL, keepalive=False)
+    lease = late.acquire(name, ttl_of(env), keepalive=False)
     assert lease is not None
     assert abs(lease.acquired_at - (time.time() - 60)) < 5  # the skewed clock was really in use
-    assert early.acquire(name, TTL) is None  # 60 s ahead, yet the lease is not expired
+    assert early.acquire(name, ttl_of(env)) is None  # 60 s ahead, yet the lease is not expired
     info = early.holder(name)
     assert info is not None
     if info.until is not None:
         assert abs(info.until - datetime.now(UTC)) < timedelta(seconds=5)  # server time, not a replica's
-    time.sleep(PAST_TTL)
-    taken = early.acquire(name, TTL, wait=3)  # 60 s behind, yet the expiry is seen on time
+    time.sleep(past(ttl_of(env)))
+    taken = early.acquire(name, ttl_of(env), wait=3)  # 60 s behind, yet the expiry is seen on time
     assert taken is not None and taken.token > lease.token
     taken.release()
     late.close()
