@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection, Engine
 
 from db.schema import http_etags
-from scrapers.github_batches import upsert_in_shapes
+from db.upsert import upsert
 
 TOUCH_AFTER = timedelta(days=1)  # a 304 refreshes ``used_at`` (for retention) at most this often
 
@@ -100,4 +100,4 @@ class EtagStore:
     def save(conn: Connection, rows: list[dict[str, Any]]) -> None:
         """Store validators (newest fetch wins), in the transaction that wrote the data they cover."""
         if rows:
-            upsert_in_shapes(conn, http_etags, rows, newer="fetched_at")
+            upsert(conn, http_etags, rows, newer="fetched_at")

@@ -33,7 +33,6 @@ from db.schema import (
     test_results,
 )
 from db.upsert import upsert
-from scrapers.github_batches import upsert_in_shapes
 from scrapers.github_etags import EtagStore
 from scrapers.github_rows import (
     CommentFact,
@@ -144,7 +143,7 @@ class BundleWriter:
         with_pull = [b for b in bundles if b.pull is not None]
         if with_pull:
             rows = [pr_state_row(self.repo, b.pull, now) for b in with_pull if b.pull is not None]
-            written += upsert_in_shapes(conn, pr_states, rows, newer="updated_at")
+            written += upsert(conn, pr_states, rows, newer="updated_at").rows
         stored = self._stored(conn, [b.number for b in bundles])
         fresh = [
             b for b in with_pull
@@ -167,7 +166,7 @@ class BundleWriter:
         if not fresh:
             return 0
         rows = [row for b in fresh if b.pull is not None for row in label_rows(self.repo, b.pull)]
-        written = upsert_in_shapes(conn, pr_health_labels, rows) if rows else 0
+        written = upsert(conn, pr_health_labels, rows).rows if rows else 0
         wanted = {b.number: label_names(b.pull) for b in fresh if b.pull is not None}
         query = sa.select(pr_health_labels.c.pr_number, pr_health_labels.c.label_name).where(
             pr_health_labels.c.repo == self.repo, pr_health_labels.c.pr_number.in_(sorted(wanted))
@@ -197,7 +196,7 @@ class BundleWriter:
         ]
         if not rows:
             return 0
-        return upsert_in_shapes(conn, pr_codecov_comments, rows, newer="codecov_updated_at")
+        return upsert(conn, pr_codecov_comments, rows, newer="codecov_updated_at").rows
 
     def _reviews(self, conn: Connection, fresh: list[PrBundle]) -> int:
         """Reviews in their current state; a review no longer listed is deleted (LGTM rows are not reviews)."""
@@ -209,7 +208,7 @@ class BundleWriter:
             if b.pull is not None and b.reviews is not None
             for row in review_rows(self.repo, b.number, b.pull.get("title"), b.reviews)
         ]
-        written = upsert_in_shapes(conn, pr_approvals, rows) if rows else 0
+        written = upsert(conn, pr_approvals, rows).rows if rows else 0
         keep = {(r["pr_number"], r["approver_login"], r["approval_created_at"]) for r in rows}
         query = sa.select(
             pr_approvals.c.id, pr_approvals.c.pr_number, pr_approvals.c.approver_login,
@@ -246,7 +245,7 @@ class BundleWriter:
             if report is not None:
                 codecov.append(codecov_row(self.repo, b.number, title, report))
         if lgtm:  # a review with the same key keeps its state
-            written += upsert_in_shapes(conn, pr_approvals, lgtm, update=["pr_title"])
+            written += upsert(conn, pr_approvals, lgtm, update=["pr_title"]).rows
         for fact in unapproved:  # an LGTM edited away
             written += conn.execute(
                 sa.delete(pr_approvals).where(
@@ -258,9 +257,9 @@ class BundleWriter:
                 )
             ).rowcount or 0
         if codecov:
-            written += upsert_in_shapes(conn, pr_codecov_comments, codecov, newer="codecov_updated_at")
+            written += upsert(conn, pr_codecov_comments, codecov, newer="codecov_updated_at").rows
         if trillian:
-            written += upsert_in_shapes(conn, pr_trillian_comments, trillian)
+            written += upsert(conn, pr_trillian_comments, trillian).rows
         if tests:
-            written += upsert_in_shapes(conn, test_results, tests)
+            written += upsert(conn, test_results, tests).rows
         return written
