@@ -1,0 +1,1 @@
+"""Benchmarks: each module measures one issue's numbers; results and commands are in docs/BENCHMARKS.md."""
