@@ -3,6 +3,7 @@ back ``job_runs`` and ``canary_runs``."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -88,10 +89,8 @@ class Fleet:
     def kill_all(self) -> None:
         for r in self.replicas:
             if r.proc.poll() is None:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.kill(r.proc.pid, signal.SIGCONT)
-                except ProcessLookupError:
-                    pass
                 r.proc.kill()
                 r.proc.wait(timeout=30)
 
