@@ -11,7 +11,7 @@ the lease's behalf. That UPDATE succeeds only while no newer token has been issu
 paused-then-resumed old holder therefore gets FencedOut (and its transaction rolls back) instead of
 overwriting the newer holder's results.
 
-Times are the database's clock in SQL (``_DbNow``/``_DbNowPlus``), naive UTC like ``UTCDateTime`` stores them.
+Times are the database's clock in SQL (``db.clock.db_now``/``db_now_plus``), naive UTC like ``UTCDateTime`` stores them.
 """
 
 from __future__ import annotations
@@ -24,16 +24,13 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy import Connection, Engine, func, or_, select, update
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import BindParameter
-from sqlalchemy.sql.functions import FunctionElement
 
 from config.redact import redact_url
+from db.clock import db_now, db_now_plus
 from db.engine import describe_target
 from db.retry import transaction
 from db.schema import locks as locks_table
-from db.types import UTCDateTime
 from db.upsert import upsert
 from locks.base import LeaseInfo, validate_name
 from locks.errors import FencedOut, InvalidLockArgument, LockConfigError, LockError, LockUnavailable
@@ -46,71 +43,6 @@ LOCK_DB_ATTEMPTS = 2
 # Names known to have a row, so the steady state is one statement per operation.
 KNOWN_NAMES_MAX = 10_000
 _MISSING_TABLE = ("no such table", "doesn't exist", "does not exist", "undefinedtable")
-
-
-class _DbNow(FunctionElement[datetime]):
-    """The database server's current time, naive UTC with microseconds."""
-
-    type = UTCDateTime()
-    inherit_cache = True
-
-
-class _DbNowPlus(FunctionElement[datetime]):
-    """The database server's current time plus a number of seconds, naive UTC with microseconds."""
-
-    type = UTCDateTime()
-    inherit_cache = True
-
-    def __init__(self, seconds: float | BindParameter[float]) -> None:
-        if not isinstance(seconds, BindParameter):
-            seconds = sa.bindparam(None, float(seconds), type_=sa.Double())
-        super().__init__(seconds)
-
-
-@compiles(_DbNow, "sqlite")
-def _now_sqlite(element: _DbNow, compiler: SQLCompiler, **kw: Any) -> str:
-    # strftime's %f has milliseconds; pad to the six digits SQLAlchemy writes, so text comparison is exact.
-    return "(strftime('%Y-%m-%d %H:%M:%f', 'now') || '000')"
-
-
-@compiles(_DbNowPlus, "sqlite")
-def _now_plus_sqlite(element: _DbNowPlus, compiler: SQLCompiler, **kw: Any) -> str:
-    seconds = compiler.process(element.clauses, **kw)
-    return f"(strftime('%Y-%m-%d %H:%M:%f', 'now', printf('%+.3f seconds', {seconds})) || '000')"
-
-
-@compiles(_DbNow, "mysql")
-@compiles(_DbNow, "mariadb")
-def _now_mysql(element: _DbNow, compiler: SQLCompiler, **kw: Any) -> str:
-    return "UTC_TIMESTAMP(6)"
-
-
-@compiles(_DbNowPlus, "mysql")
-@compiles(_DbNowPlus, "mariadb")
-def _now_plus_mysql(element: _DbNowPlus, compiler: SQLCompiler, **kw: Any) -> str:
-    seconds = compiler.process(element.clauses, **kw)
-    return f"TIMESTAMPADD(MICROSECOND, ROUND({seconds} * 1000000), UTC_TIMESTAMP(6))"
-
-
-@compiles(_DbNow, "postgresql")
-def _now_postgresql(element: _DbNow, compiler: SQLCompiler, **kw: Any) -> str:
-    return "(now() AT TIME ZONE 'UTC')"
-
-
-@compiles(_DbNowPlus, "postgresql")
-def _now_plus_postgresql(element: _DbNowPlus, compiler: SQLCompiler, **kw: Any) -> str:
-    seconds = compiler.process(element.clauses, **kw)
-    return f"((now() AT TIME ZONE 'UTC') + make_interval(secs => {seconds}))"
-
-
-def db_now() -> _DbNow:
-    """SQL for the database server's "now" (naive UTC), comparable with ``UTCDateTime`` columns."""
-    return _DbNow()
-
-
-def db_now_plus(seconds: float | BindParameter[float]) -> _DbNowPlus:
-    """SQL for the database server's "now" plus ``seconds`` (a number or a bound parameter)."""
-    return _DbNowPlus(seconds)
 
 
 def _is_mysql(conn: Connection) -> bool:

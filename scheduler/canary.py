@@ -43,7 +43,7 @@ def run(ctx: RunContext) -> None:
                 canary_runs.c.scheduled_for == ctx.scheduled_for,
                 canary_runs.c.trigger == ctx.trigger,
             )
-            .values(ran_at=db_now(conn.dialect.name))
+            .values(ran_at=db_now())
         )
 
     ctx.transaction(record, what="canary record")

@@ -49,10 +49,6 @@ def lease_name(job: str, shard: str) -> str:
     return f"job:{job}:{shard}" if shard else f"job:{job}"
 
 
-def _now(conn: Connection) -> sa.ColumnElement[datetime]:
-    return db_now(conn.dialect.name)
-
-
 def utc(value: datetime) -> datetime:
     """An aware datetime in UTC (naive values are taken as UTC)."""
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
@@ -85,8 +81,8 @@ def claim(
     def insert(conn: Connection) -> int:
         stmt = job_runs.insert().values(
             **values,
-            started_at=_now(conn),
-            finished_at=_now(conn) if status != "running" else None,
+            started_at=db_now(),
+            finished_at=db_now() if status != "running" else None,
         )
         return int(conn.execute(stmt).inserted_primary_key[0])  # type: ignore[index]
 
@@ -125,12 +121,12 @@ def _update(engine: Engine, c: Claim, token: int | None, what: str, **values: ob
 
 def attach_lease(engine: Engine, c: Claim, token: int) -> bool:
     """Record the lease's fencing token on a claimed run (still ours and running)."""
-    return _update(engine, c, None, "attach lease", fencing_token=token, heartbeat_at=db_now(engine.dialect.name))
+    return _update(engine, c, None, "attach lease", fencing_token=token, heartbeat_at=db_now())
 
 
 def heartbeat(engine: Engine, c: Claim, token: int) -> bool:
     """Refresh ``heartbeat_at``; False when the run is no longer ours (abandoned, fenced)."""
-    return _update(engine, c, token, "heartbeat", heartbeat_at=db_now(engine.dialect.name))
+    return _update(engine, c, token, "heartbeat", heartbeat_at=db_now())
 
 
 def still_ours(conn: Connection, c: Claim, token: int) -> bool:
@@ -138,13 +134,13 @@ def still_ours(conn: Connection, c: Claim, token: int) -> bool:
 
     The conditional UPDATE row-locks the run until commit, so the sweep cannot abandon it mid-write.
     """
-    stmt = sa.update(job_runs).where(*_mine(c, token)).values(heartbeat_at=_now(conn))
+    stmt = sa.update(job_runs).where(*_mine(c, token)).values(heartbeat_at=db_now())
     return conn.execute(stmt).rowcount == 1
 
 
 def end_unleased(engine: Engine, c: Claim, status: str, reason: str) -> bool:
     """End a claimed run that never got its lease (skipped for overlap, lock server down)."""
-    now = db_now(engine.dialect.name)
+    now = db_now()
     return _update(engine, c, None, "end run", status=status, finished_at=now, error=reason[:MAX_ERROR_CHARS])
 
 
@@ -155,8 +151,8 @@ def finish(conn: Connection, c: Claim, token: int, status: str, error: str | Non
         .where(*_mine(c, token))
         .values(
             status=status,
-            finished_at=_now(conn),
-            heartbeat_at=_now(conn),
+            finished_at=db_now(),
+            heartbeat_at=db_now(),
             error=error[:MAX_ERROR_CHARS] if error else None,
             **counters,
         )
@@ -210,7 +206,7 @@ def sweep_abandoned(engine: Engine, sweeper: str) -> list[Abandoned]:
                 .where(job_runs.c.id == r.id, job_runs.c.status == "running", seen)
                 .values(
                     status="abandoned",
-                    finished_at=_now(conn),
+                    finished_at=db_now(),
                     error=f"no heartbeat from {r.owner} for over {r.lease_ttl_s:g} s; marked by {sweeper}",
                 )
             )

@@ -404,7 +404,7 @@ class RefreshSync:
                 conn.execute(
                     sa.update(pr_states)
                     .where(pr_states.c.repo == self.repo, pr_states.c.pr_number.in_(checked))
-                    .values(last_checked=db_now(conn.dialect.name))
+                    .values(last_checked=db_now())
                 )
             return written
 
