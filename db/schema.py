@@ -244,7 +244,7 @@ http_error_summary = _keyed(
 locks = Table(
     "locks",
     metadata,
-    Column("name", String(255), primary_key=True),
+    Column("name", KeyString(255), primary_key=True),
     Column("holder", String(255)),
     Column("token", BigInteger, nullable=False, default=0, server_default="0"),
     Column("lock_until", UTCDateTime),

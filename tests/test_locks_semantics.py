@@ -203,10 +203,7 @@ def test_names_up_to_255_characters_of_any_script_work(two: tuple[locks.LockBack
     other.release()
 
 
-def test_names_differing_only_in_letter_case_are_separate_leases(env: LockEnv, request: pytest.FixtureRequest) -> None:
-    if LOCK_ENVS[env.kind] == "mariadb":
-        reason = "locks.name is String(255): MariaDB's default collation folds case (KeyString would not)"
-        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
+def test_names_differing_only_in_letter_case_are_separate_leases(env: LockEnv) -> None:
     backend = env.connect("replica")
     lower = backend.acquire("nightly-job", 30)
     upper = backend.acquire("Nightly-Job", 30)

@@ -95,7 +95,7 @@ def upgrade() -> None:
 
     op.create_table(
         "locks",
-        sa.Column("name", sa.String(length=255), nullable=False),
+        sa.Column("name", db.types.KeyString(length=255), nullable=False),
         sa.Column("holder", sa.String(length=255), nullable=True),
         sa.Column("token", sa.BigInteger(), server_default="0", nullable=False),
         sa.Column("lock_until", db.types.UTCDateTime(), nullable=True),
