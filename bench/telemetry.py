@@ -34,7 +34,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -43,16 +42,13 @@ from typing import Any
 
 import sqlalchemy as sa
 import structlog
-from sqlalchemy.engine import make_url
 
 from db import connect_engine
 from db.migrate import upgrade
-from db.schema import metadata, telemetry_flushes
+from db.scratch import scratch_database
 from scrapers.http import HttpClient, RequestRecord
 from scrapers.telemetry_buffer import TelemetryBuffer
 
-MYSQL_ADMIN = "mysql+pymysql://root@127.0.0.1:3306/test"
-POSTGRES_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 BACKENDS = ("sqlite", "mariadb", "postgres")
 BODY = b'{"ok": true, "items": [1, 2, 3]}'
 FLUSH_KEYS = (6, 100, 1000)
@@ -101,29 +97,13 @@ def endpoint() -> Iterator[str]:
 @contextmanager
 def fresh_database(backend: str, workdir: Path) -> Iterator[sa.Engine]:
     """An engine on a new database ``bench_<random>`` migrated to head; dropped (or deleted) afterwards."""
-    name = "bench_" + uuid.uuid4().hex[:16]
-    admin: sa.Engine | None = None
-    if backend == "sqlite":
-        url = f"sqlite:///{workdir / (name + '.db')}"
-    else:
-        admin_url = MYSQL_ADMIN if backend == "mariadb" else POSTGRES_ADMIN
-        admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            extra = "CHARACTER SET utf8mb4" if backend == "mariadb" else "TEMPLATE template0"
-            conn.exec_driver_sql(f"CREATE DATABASE {name} {extra}")
-        url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    engine = connect_engine(url)
-    try:
-        upgrade(engine)
-        metadata.create_all(engine, tables=[telemetry_flushes], checkfirst=True)
-        yield engine
-    finally:
-        engine.dispose()
-        if admin is not None:
-            with admin.connect() as conn:
-                force = " WITH (FORCE)" if backend == "postgres" else ""
-                conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}{force}")
-            admin.dispose()
+    with scratch_database(backend, workdir, prefix="bench_") as url:
+        engine = connect_engine(url)
+        try:
+            upgrade(engine)
+            yield engine
+        finally:
+            engine.dispose()
 
 
 # --- (a) overhead ------------------------------------------------------------------------------------------------
@@ -221,19 +201,27 @@ def main() -> None:
         pairs = overhead(url, engine, args.requests, args.reps, args.block)
         per_call = hook_cost(engine)
     per_request_us = statistics.median(a[0] for a, _ in pairs) / args.requests * 1e6
-    print(f"## Telemetry overhead ({args.requests:,} GETs per variant, {args.reps} repetitions, "
-          f"turns of {args.block}, {args.backend})\n")
-    print("| measure | without telemetry (median) | with telemetry (median) | overhead per repetition: median "
-          "(min .. max) |")
+    print(
+        f"## Telemetry overhead ({args.requests:,} GETs per variant, {args.reps} repetitions, "
+        f"turns of {args.block}, {args.backend})\n"
+    )
+    print(
+        "| measure | without telemetry (median) | with telemetry (median) | overhead per repetition: median "
+        "(min .. max) |"
+    )
     print("|---|---:|---:|---:|")
     for i, label in ((0, "wall time"), (1, "client CPU time")):
         ratios = sorted((b[i] - a[i]) / a[i] * 100 for a, b in pairs)
-        print(f"| {label} | {statistics.median(a[i] for a, _ in pairs):.3f} s | "
-              f"{statistics.median(b[i] for _, b in pairs):.3f} s | {statistics.median(ratios):+.2f} % "
-              f"({ratios[0]:+.2f} .. {ratios[-1]:+.2f} %) |")
+        print(
+            f"| {label} | {statistics.median(a[i] for a, _ in pairs):.3f} s | "
+            f"{statistics.median(b[i] for _, b in pairs):.3f} s | {statistics.median(ratios):+.2f} % "
+            f"({ratios[0]:+.2f} .. {ratios[-1]:+.2f} %) |"
+        )
     print()
-    print(f"hook: {per_call:.2f} us per record() = {per_call / per_request_us * 100:.2f} % of a "
-          f"{per_request_us:.0f} us request\n")
+    print(
+        f"hook: {per_call:.2f} us per record() = {per_call / per_request_us * 100:.2f} % of a "
+        f"{per_request_us:.0f} us request\n"
+    )
     print(f"## One flush (median of {args.flush_reps}, steady state)\n")
     print("| backend | " + " | ".join(f"{k:,} keys" for k in FLUSH_KEYS) + " |")
     print("|---|" + "---:|" * len(FLUSH_KEYS))

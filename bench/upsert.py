@@ -31,9 +31,7 @@ import random
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -41,14 +39,12 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 
 from db import UpsertResult, connect_engine, transaction, upsert
 from db.migrate import upgrade
 from db.schema import natural_key, test_results
+from db.scratch import scratch_database
 
-MYSQL_ADMIN = "mysql+pymysql://root@127.0.0.1:3306/test"
-POSTGRES_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 BACKENDS = ("sqlite", "mariadb", "postgres")
 
 Row = dict[str, Any]
@@ -129,31 +125,6 @@ def chunks(rows: Sequence[Row], size: int) -> Iterator[Sequence[Row]]:
 
 
 # --- databases ----------------------------------------------------------------------------------------------
-
-
-@contextmanager
-def fresh_database(backend: str, workdir: Path) -> Iterator[str]:
-    """URL of a new empty database ``bench_<random>``, dropped (server) or deleted (SQLite) afterwards."""
-    name = "bench_" + uuid.uuid4().hex[:16]
-    if backend == "sqlite":
-        yield f"sqlite:///{workdir / (name + '.db')}"
-        return
-    admin_url = MYSQL_ADMIN if backend == "mariadb" else POSTGRES_ADMIN
-    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            if backend == "mariadb":
-                conn.exec_driver_sql(f"CREATE DATABASE {name} CHARACTER SET utf8mb4")
-            else:
-                conn.exec_driver_sql(f"CREATE DATABASE {name} TEMPLATE template0")
-        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            if backend == "mariadb":
-                conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
-            else:
-                conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        admin.dispose()
 
 
 def empty_table(engine: sa.Engine) -> None:
@@ -297,7 +268,7 @@ def run_backend(backend: str, args: argparse.Namespace, workdir: Path) -> Measur
     per_row = sample(write, len(preload), args.per_row_sample)
     fresh = [make_row(i, attempt=1) for i in range(rows)]
     out = Measured(backend)
-    with fresh_database(backend, workdir) as url:
+    with scratch_database(backend, workdir, prefix="bench_") as url:
         engine = connect_engine(url)
         try:
             upgrade(engine)

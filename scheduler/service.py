@@ -164,19 +164,23 @@ class SchedulerService:
         finally:
             self._slots.release()
 
+    def _record_skipped(self, planned: PlannedJob, shard: str, when: datetime, reason: str) -> None:
+        """A fire that will not run, made visible in ``job_runs`` (a no-op if a replica recorded it)."""
+        runs.claim(
+            self.engine,
+            planned.name,
+            shard,
+            when,
+            "schedule",
+            self.owner,
+            planned.lease_ttl,
+            status="skipped",
+            error=reason,
+        )
+
     def _record_missed(self, planned: PlannedJob, when: datetime, reason: str) -> None:
         for shard in planned.shards:
-            runs.claim(
-                self.engine,
-                planned.name,
-                shard,
-                when,
-                "schedule",
-                self.owner,
-                planned.lease_ttl,
-                status="skipped",
-                error=reason,
-            )
+            self._record_skipped(planned, shard, when, reason)
 
     def _on_missed(self, event: JobExecutionEvent) -> None:
         planned = self.plan.get(event.job_id)
@@ -206,17 +210,7 @@ class SchedulerService:
                         if run_newest
                         else "missed while no replica ran; catchup is off"
                     )
-                    runs.claim(
-                        self.engine,
-                        planned.name,
-                        shard,
-                        when,
-                        "schedule",
-                        self.owner,
-                        planned.lease_ttl,
-                        status="skipped",
-                        error=reason,
-                    )
+                    self._record_skipped(planned, shard, when, reason)
                 if run_newest:
                     log.info(
                         "catching_up",

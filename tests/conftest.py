@@ -17,52 +17,14 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 
 from db.engine import connect_engine
 from db.migrate import upgrade
+from db.scratch import BACKENDS, MYSQL_ADMIN, POSTGRES_ADMIN, scratch_database  # noqa: F401 (re-exported to tests)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = REPO_ROOT.parent / "shared" / "fixtures"
-MYSQL_ADMIN = os.environ.get("SSTEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
-POSTGRES_ADMIN = os.environ.get(
-    "SSTEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
 REDIS_URL = os.environ.get("SSTEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-BACKENDS = ("sqlite", "mariadb", "postgres")
-
-
-def _fresh_name() -> str:
-    return "sst_" + uuid.uuid4().hex[:16]
-
-
-def create_database(backend: str, tmp_path: Path) -> tuple[str, str]:
-    """A new empty database: (url, name)."""
-    name = _fresh_name()
-    if backend == "sqlite":
-        return f"sqlite:///{tmp_path / (name + '.db')}", name
-    admin_url = MYSQL_ADMIN if backend == "mariadb" else POSTGRES_ADMIN
-    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        if backend == "mariadb":
-            conn.exec_driver_sql(f"CREATE DATABASE {name} CHARACTER SET utf8mb4")
-        else:
-            conn.exec_driver_sql(f"CREATE DATABASE {name} TEMPLATE template0")
-    admin.dispose()
-    return make_url(admin_url).set(database=name).render_as_string(hide_password=False), name
-
-
-def drop_database(backend: str, name: str) -> None:
-    if backend == "sqlite":
-        return
-    admin_url = MYSQL_ADMIN if backend == "mariadb" else POSTGRES_ADMIN
-    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        if backend == "mariadb":
-            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
-        else:
-            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    admin.dispose()
 
 
 @pytest.fixture(params=BACKENDS)
@@ -73,9 +35,8 @@ def backend(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def db_url(backend: str, tmp_path: Path) -> Iterator[str]:
     """URL of a new, empty database on the parametrised backend; dropped after the test."""
-    url, name = create_database(backend, tmp_path)
-    yield url
-    drop_database(backend, name)
+    with scratch_database(backend, tmp_path) as url:
+        yield url
 
 
 @pytest.fixture
@@ -110,9 +71,7 @@ def scrapesched_cmd() -> list[str]:
     ]
 
 
-def run_cli(
-    *args: str, env: dict[str, str] | None = None, timeout: float = 120
-) -> subprocess.CompletedProcess[str]:
+def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """Run ``scrapesched ARGS`` in a new process and capture its output."""
     return subprocess.run(
         [*scrapesched_cmd(), *args],

@@ -24,9 +24,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 import locks
-from conftest import MYSQL_ADMIN, POSTGRES_ADMIN, REDIS_URL, REPO_ROOT, create_database, drop_database
+from conftest import MYSQL_ADMIN, POSTGRES_ADMIN, REDIS_URL, REPO_ROOT
 from db.engine import connect_engine
 from db.schema import locks as locks_table
+from db.scratch import create_scratch, drop_scratch
 
 # Lock backend -> database that keeps its tokens (and, for ``table``, its leases).
 LOCK_ENVS = {
@@ -77,14 +78,14 @@ class LockEnv:
 def lock_env(kind: str, tmp_path: Path) -> Iterator[LockEnv]:
     """A fresh database with the ``locks`` table, and the lock URL of ``kind``; dropped afterwards."""
     backend = LOCK_ENVS[kind]
-    url, name = create_database(backend, tmp_path)
+    url, name = create_scratch(backend, tmp_path)
     engine = connect_engine(url)
     locks_table.create(engine)
     try:
         yield LockEnv(kind, server_url(kind, uuid.uuid4().hex[:10]), url, engine)
     finally:
         engine.dispose()
-        drop_database(backend, name)
+        drop_scratch(backend, name)
 
 
 def unique_name(label: str = "lease") -> str:
