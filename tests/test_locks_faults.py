@@ -23,8 +23,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 import locks
-from conftest import MYSQL_ADMIN, POSTGRES_ADMIN, REDIS_URL, REPO_ROOT, cli_env
+from conftest import REDIS_URL, REPO_ROOT, cli_env
 from db.engine import create_engine
+from db.scratch import MYSQL_ADMIN, POSTGRES_ADMIN
 from locks.mysql import MySQLBackend
 from locks.postgres import PostgresBackend, lock_ids
 

@@ -24,10 +24,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 import locks
-from conftest import MYSQL_ADMIN, POSTGRES_ADMIN, REDIS_URL, REPO_ROOT
+from conftest import REDIS_URL, REPO_ROOT
 from db.engine import connect_engine
 from db.schema import locks as locks_table
-from db.scratch import create_scratch, drop_scratch
+from db.scratch import MYSQL_ADMIN, POSTGRES_ADMIN, create_scratch, drop_scratch
 
 # Lock backend -> database that keeps its tokens (and, for ``table``, its leases).
 LOCK_ENVS = {
