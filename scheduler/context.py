@@ -88,8 +88,9 @@ class RunContext:
     counters: Counters = field(default_factory=Counters)
     stop_reason: str = ""
     write_guard: Callable[[Connection], None] | None = None
-    """Run first inside every write transaction: raises (FencedOut, RunCancelled) when this run may no
-    longer write. The runner sets it to "fencing token still newest and run row still ours"."""
+    """Run at the end of every write transaction, before COMMIT: raises (FencedOut, RunCancelled) when this
+    run may no longer write, which rolls the whole transaction back. The runner sets it to "fencing token
+    still the newest and run row still ours"."""
 
     @property
     def log(self) -> structlog.stdlib.BoundLogger:
@@ -125,8 +126,11 @@ class RunContext:
         guard = self.write_guard
 
         def guarded_work(conn: Connection) -> T:
+            result = work(conn)
+            # Last, just before COMMIT: the guard row-locks the lease row (which the keep-alive renews on
+            # the table backend) and the run row, so it must hold them only for a moment.
             if guard is not None:
                 guard(conn)
-            return work(conn)
+            return result
 
         return transaction(self.engine, guarded_work, attempts=self.settings.db_retry_attempts, what=what)
