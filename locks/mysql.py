@@ -17,10 +17,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import math
 import re
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,6 +30,7 @@ from sqlalchemy.engine import make_url
 
 from locks.base import Lease, LeaseInfo, LockBackend, name_digest
 from locks.errors import LockConfigError, LockNotOwned, LockUnavailable
+from locks.idle import IdleConnections, close_quietly
 from locks.tokens import TokenStore
 
 DEFAULT_PREFIX = "scrapesched:"
@@ -57,7 +56,6 @@ class _Conn:
     raw: Any  # pymysql.connections.Connection
     conn_id: int
     wait_timeout: int | None = None
-    idle_since: float = 0.0
 
 
 @dataclass
@@ -94,8 +92,7 @@ class MySQLBackend(LockBackend):
         }
         self._target = f"{self._params['host']}:{self._params['port']}"
         self._tokens = TokenStore(engine)
-        self._idle: list[_Conn] = []
-        self._idle_lock = threading.Lock()
+        self._pool: IdleConnections[_Conn] = IdleConnections(self._open, _usable, MAX_IDLE)
 
     @property
     def description(self) -> str:
@@ -122,25 +119,6 @@ class MySQLBackend(LockBackend):
             raise LockUnavailable(f"cannot connect to the MySQL lock server at {self._target}: {exc}") from exc
         return _Conn(raw, int(raw.thread_id()))  # type: ignore[no-untyped-call]
 
-    def _checkout(self) -> tuple[_Conn, bool]:
-        """An idle connection (True) that has not reached its wait_timeout, or a new one (False)."""
-        now = time.monotonic()
-        with self._idle_lock:
-            while self._idle:
-                conn = self._idle.pop()
-                if now - conn.idle_since < (conn.wait_timeout or 28800) - 0.5:
-                    return conn, True
-                _close_quietly(conn)
-        return self._open(), False
-
-    def _checkin(self, conn: _Conn) -> None:
-        conn.idle_since = time.monotonic()
-        with self._idle_lock:
-            if not self._closed and len(self._idle) < MAX_IDLE:
-                self._idle.append(conn)
-                return
-        _close_quietly(conn)
-
     def _query(self, conn: _Conn, sql: str, *args: Any) -> Any:
         with conn.raw.cursor() as cur:
             cur.execute(sql, args)
@@ -153,7 +131,7 @@ class MySQLBackend(LockBackend):
         server_name = self.lock_name(name)
         timeout = max(1, math.ceil(ttl))
         for attempt in (1, 2):
-            conn, pooled = self._checkout()
+            conn, pooled = self._pool.checkout()
             try:
                 if conn.wait_timeout != timeout:
                     self._query(conn, "SET SESSION wait_timeout = %s", timeout)
@@ -162,17 +140,17 @@ class MySQLBackend(LockBackend):
                 got = self._query(conn, "SELECT GET_LOCK(%s, 0)", server_name)
                 break
             except pymysql.err.MySQLError as exc:
-                _close_quietly(conn)
+                close_quietly(conn)
                 if pooled and attempt == 1:
                     continue  # an idle connection the server had closed: try a new one
                 raise LockUnavailable(f"MySQL lock server at {self._target} failed: {exc}") from exc
         if got != 1:
-            self._checkin(conn)
+            self._pool.checkin(conn)
             return None
         try:
             token = self._tokens.issue(name, self.holder_id, ttl)
         except Exception:
-            _close_quietly(conn)  # closing the connection releases the lock
+            close_quietly(conn)  # closing the connection releases the lock
             raise
         return self._new_lease(name, token, ttl, _Held(conn, server_name), started)
 
@@ -181,13 +159,13 @@ class MySQLBackend(LockBackend):
         try:
             ours = self._query(handle.conn, "SELECT IS_USED_LOCK(%s) = CONNECTION_ID()", handle.lock_name)
         except pymysql.err.MySQLError as exc:
-            _close_quietly(handle.conn)
+            close_quietly(handle.conn)
             raise LockNotOwned(
                 f"lock connection {handle.conn.conn_id} to {self._target} dropped ({exc}): "
                 "the server released the lock with it"
             ) from exc
         if ours != 1:
-            _close_quietly(handle.conn)
+            close_quietly(handle.conn)
             raise LockNotOwned(f"lease {lease.name!r} (token {lease.token}) is no longer held by its connection")
 
     def _release(self, lease: Lease, handle: object) -> None:
@@ -195,24 +173,24 @@ class MySQLBackend(LockBackend):
         try:
             released = self._query(handle.conn, "SELECT RELEASE_LOCK(%s)", handle.lock_name)
         except pymysql.err.MySQLError as exc:
-            _close_quietly(handle.conn)
+            close_quietly(handle.conn)
             raise LockNotOwned(
                 f"lock connection {handle.conn.conn_id} to {self._target} dropped ({exc}): "
                 "the server had released the lock with it"
             ) from exc
         if released != 1:
-            _close_quietly(handle.conn)
+            close_quietly(handle.conn)
             raise LockNotOwned(f"lease {lease.name!r} (token {lease.token}) was not held by its connection")
-        self._checkin(handle.conn)
+        self._pool.checkin(handle.conn)
 
     def _holder(self, name: str) -> LeaseInfo | None:
-        conn, _ = self._checkout()
+        conn, _ = self._pool.checkout()
         try:
             used_by = self._query(conn, "SELECT IS_USED_LOCK(%s)", self.lock_name(name))
         except pymysql.err.MySQLError as exc:
-            _close_quietly(conn)
+            close_quietly(conn)
             raise LockUnavailable(f"MySQL lock server at {self._target} failed: {exc}") from exc
-        self._checkin(conn)
+        self._pool.checkin(conn)
         if used_by is None:
             return None
         row = self._tokens.row(name)
@@ -220,12 +198,9 @@ class MySQLBackend(LockBackend):
         return LeaseInfo(name, holder, row.token if row is not None else 0, None)
 
     def _close(self) -> None:
-        with self._idle_lock:
-            idle, self._idle = self._idle, []
-        for conn in idle:
-            _close_quietly(conn)
+        self._pool.close()
 
 
-def _close_quietly(conn: _Conn) -> None:
-    with contextlib.suppress(Exception):  # already closed or broken: either way it is gone
-        conn.raw.close()
+def _usable(conn: _Conn, idle_seconds: float) -> bool:
+    """Not about to reach its ``wait_timeout`` (the server would drop it)."""
+    return idle_seconds < (conn.wait_timeout or 28800) - 0.5

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from sqlalchemy.engine import make_url
 
 from locks.base import Lease, LeaseInfo, LockBackend
 from locks.errors import LockConfigError, LockNotOwned, LockUnavailable
+from locks.idle import IdleConnections, close_quietly
 from locks.tokens import TokenStore
 
 DEFAULT_PREFIX = "scrapesched:lock:"
@@ -74,7 +74,6 @@ class _Conn:
     raw: psycopg.Connection[Any]
     pid: int
     idle_timeout_ms: int | None = None
-    idle_since: float = 0.0
 
 
 @dataclass
@@ -111,8 +110,14 @@ class PostgresBackend(LockBackend):
         self._params = {k: v for k, v in self._params.items() if v is not None}
         self._target = f"{parsed.host or 'localhost'}:{parsed.port or 5432}/{parsed.database or ''}"
         self._tokens = TokenStore(engine)
-        self._idle: list[_Conn] = []
-        self._idle_lock = threading.Lock()
+        self._pool: IdleConnections[_Conn] = IdleConnections(
+            self._open,
+            lambda conn, idle: (
+                not conn.raw.closed
+                and idle < (conn.idle_timeout_ms / 1000 if conn.idle_timeout_ms else float("inf")) - 0.5
+            ),
+            MAX_IDLE,
+        )
 
     @property
     def description(self) -> str:
@@ -140,25 +145,6 @@ class PostgresBackend(LockBackend):
         assert row is not None
         return _Conn(raw, int(row[0]))
 
-    def _checkout(self) -> tuple[_Conn, bool]:
-        now = time.monotonic()
-        with self._idle_lock:
-            while self._idle:
-                conn = self._idle.pop()
-                limit = conn.idle_timeout_ms / 1000 if conn.idle_timeout_ms else float("inf")
-                if now - conn.idle_since < limit - 0.5 and not conn.raw.closed:
-                    return conn, True
-                _close_quietly(conn)
-        return self._open(), False
-
-    def _checkin(self, conn: _Conn) -> None:
-        conn.idle_since = time.monotonic()
-        with self._idle_lock:
-            if not self._closed and len(self._idle) < MAX_IDLE:
-                self._idle.append(conn)
-                return
-        _close_quietly(conn)
-
     def _pooler_error(self, conn: _Conn, pid: int) -> LockConfigError:
         return LockConfigError(
             f"the PostgreSQL connection to {self._target} changed server process between statements "
@@ -171,7 +157,7 @@ class PostgresBackend(LockBackend):
         key = self.key(name)
         timeout_ms = max(1, int(ttl * 1000))
         for attempt in (1, 2):
-            conn, pooled = self._checkout()
+            conn, pooled = self._pool.checkout()
             try:
                 if conn.idle_timeout_ms != timeout_ms:
                     # PostgreSQL < 14 has no idle_session_timeout: a silent holder's session then lives on.
@@ -182,7 +168,7 @@ class PostgresBackend(LockBackend):
                 row = conn.raw.execute("SELECT pg_try_advisory_lock(%s), pg_backend_pid()", (key,)).fetchone()
                 break
             except psycopg.Error as exc:
-                _close_quietly(conn)
+                close_quietly(conn)
                 if pooled and attempt == 1:
                     continue  # an idle connection the server had closed: try a new one
                 raise LockUnavailable(f"PostgreSQL lock server at {self._target} failed: {exc}") from exc
@@ -193,15 +179,15 @@ class PostgresBackend(LockBackend):
                 # Best effort: through a pooler this may reach yet another server process.
                 with contextlib.suppress(psycopg.Error):
                     conn.raw.execute("SELECT pg_advisory_unlock(%s)", (key,))
-            _close_quietly(conn)
+            close_quietly(conn)
             raise self._pooler_error(conn, pid)
         if not got:
-            self._checkin(conn)
+            self._pool.checkin(conn)
             return None
         try:
             token = self._tokens.issue(name, self.holder_id, ttl)
         except Exception:
-            _close_quietly(conn)  # ending the session releases the lock
+            close_quietly(conn)  # ending the session releases the lock
             raise
         return self._new_lease(name, token, ttl, _Held(conn, key), started)
 
@@ -210,17 +196,17 @@ class PostgresBackend(LockBackend):
         try:
             row = handle.conn.raw.execute(_HELD_SQL, lock_ids(handle.key)).fetchone()
         except psycopg.Error as exc:
-            _close_quietly(handle.conn)
+            close_quietly(handle.conn)
             raise LockNotOwned(
                 f"lock connection (pid {handle.conn.pid}) to {self._target} dropped ({exc}): "
                 "the server released the lock with it"
             ) from exc
         assert row is not None
         if int(row[0]) != handle.conn.pid:
-            _close_quietly(handle.conn)
+            close_quietly(handle.conn)
             raise self._pooler_error(handle.conn, int(row[0]))
         if not row[1]:
-            _close_quietly(handle.conn)
+            close_quietly(handle.conn)
             raise LockNotOwned(f"lease {lease.name!r} (token {lease.token}) is no longer held by its connection")
 
     def _release(self, lease: Lease, handle: object) -> None:
@@ -228,36 +214,34 @@ class PostgresBackend(LockBackend):
         try:
             row = handle.conn.raw.execute("SELECT pg_advisory_unlock(%s)", (handle.key,)).fetchone()
         except psycopg.Error as exc:
-            _close_quietly(handle.conn)
+            close_quietly(handle.conn)
             raise LockNotOwned(
                 f"lock connection (pid {handle.conn.pid}) to {self._target} dropped ({exc}): "
                 "the server had released the lock with it"
             ) from exc
         if row is None or not row[0]:
-            _close_quietly(handle.conn)
+            close_quietly(handle.conn)
             raise LockNotOwned(f"lease {lease.name!r} (token {lease.token}) was not held by its connection")
-        self._checkin(handle.conn)
+        self._pool.checkin(handle.conn)
 
     def _holder(self, name: str) -> LeaseInfo | None:
-        conn, _ = self._checkout()
+        conn, _ = self._pool.checkout()
         try:
             row = conn.raw.execute(_USED_SQL, lock_ids(self.key(name))).fetchone()
         except psycopg.Error as exc:
-            _close_quietly(conn)
+            close_quietly(conn)
             raise LockUnavailable(f"PostgreSQL lock server at {self._target} failed: {exc}") from exc
-        self._checkin(conn)
+        self._pool.checkin(conn)
         if row is None or not row[0]:
             return None
         info = self._tokens.row(name)
         return LeaseInfo(name, info.holder if info else "unknown", info.token if info else 0, None)
 
     def _close(self) -> None:
-        with self._idle_lock:
-            idle, self._idle = self._idle, []
-        for conn in idle:
-            _close_quietly(conn)
+        self._pool.close()
 
 
-def _close_quietly(conn: _Conn) -> None:
-    with contextlib.suppress(Exception):  # already closed or broken: either way it is gone
-        conn.raw.close()
+def _usable(conn: _Conn, idle_seconds: float) -> bool:
+    """Still open and not about to reach its ``idle_session_timeout``."""
+    limit = conn.idle_timeout_ms / 1000 if conn.idle_timeout_ms else float("inf")
+    return not conn.raw.closed and idle_seconds < limit - 0.5
