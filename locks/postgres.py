@@ -110,14 +110,7 @@ class PostgresBackend(LockBackend):
         self._params = {k: v for k, v in self._params.items() if v is not None}
         self._target = f"{parsed.host or 'localhost'}:{parsed.port or 5432}/{parsed.database or ''}"
         self._tokens = TokenStore(engine)
-        self._pool: IdleConnections[_Conn] = IdleConnections(
-            self._open,
-            lambda conn, idle: (
-                not conn.raw.closed
-                and idle < (conn.idle_timeout_ms / 1000 if conn.idle_timeout_ms else float("inf")) - 0.5
-            ),
-            MAX_IDLE,
-        )
+        self._pool: IdleConnections[_Conn] = IdleConnections(self._open, _usable, MAX_IDLE)
 
     @property
     def description(self) -> str:
