@@ -8,6 +8,7 @@ replica that lost its lease (paused, partitioned) can never overwrite what the n
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from datetime import datetime
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from locks import Lease
 
 T = TypeVar("T")
+STOP_POLL_S = 0.05  # how quickly a sleeping job notices a lost lease
 
 
 class RunCancelled(Exception):
@@ -107,17 +109,10 @@ class RunContext:
 
     def sleep(self, seconds: float) -> None:
         """Sleep, waking at once (RunCancelled) when the run must stop."""
-        deadline = seconds
-        lost = self.lease.lost_event if self.lease is not None else None
-        step = 0.05
-        waited = 0.0
-        while waited < deadline:
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
             self.check()
-            if lost is not None and lost.wait(min(step, deadline - waited)):
-                self.check()
-            elif lost is None:
-                self.stop_event.wait(min(step, deadline - waited))
-            waited += step
+            self.stop_event.wait(min(STOP_POLL_S, left))
         self.check()
 
     def transaction(self, work: Callable[[Connection], T], *, what: str = "job write") -> T:

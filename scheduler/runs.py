@@ -120,8 +120,10 @@ def _update(engine: Engine, c: Claim, token: int | None, what: str, **values: ob
 
 
 def attach_lease(engine: Engine, c: Claim, token: int) -> bool:
-    """Record the lease's fencing token on a claimed run (still ours and running)."""
-    return _update(engine, c, None, "attach lease", fencing_token=token, heartbeat_at=db_now())
+    """Record the lease's fencing token on a claimed run (still ours and running); the run starts now
+    (a buffered fire was claimed earlier and waited for the lease)."""
+    now = db_now()
+    return _update(engine, c, None, "attach lease", fencing_token=token, started_at=now, heartbeat_at=now)
 
 
 def heartbeat(engine: Engine, c: Claim, token: int) -> bool:
