@@ -169,3 +169,47 @@ def test_health_endpoints_and_metrics(engine: sa.Engine, tmp_path: Path) -> None
         proc.terminate()
         assert proc.wait(timeout=30) == 0
     time.sleep(0)
+
+
+def test_status_flags_a_shard_with_no_success_for_two_intervals(engine: sa.Engine, tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from db.schema import job_runs
+
+    config = write_config(tmp_path / "c.toml", '[jobs.canary]\ninterval = "1h"\nshards = ["old", "fresh", "never"]\n')
+    now = datetime.now(UTC)
+    base = {"job_name": "canary", "trigger": "schedule", "owner": "r1", "lease_ttl_s": 30.0}
+    with engine.begin() as conn:
+        conn.execute(
+            job_runs.insert(),
+            [
+                {
+                    **base,
+                    "shard": "old",
+                    "scheduled_for": now - timedelta(hours=3),
+                    "status": "succeeded",
+                    "started_at": now - timedelta(hours=3),
+                    "finished_at": now - timedelta(hours=3),
+                },
+                {
+                    **base,
+                    "shard": "fresh",
+                    "scheduled_for": now - timedelta(minutes=5),
+                    "status": "succeeded",
+                    "started_at": now - timedelta(minutes=5),
+                    "finished_at": now - timedelta(minutes=5),
+                },
+                {
+                    **base,
+                    "shard": "never",
+                    "scheduled_for": now - timedelta(hours=3),
+                    "status": "failed",
+                    "started_at": now - timedelta(hours=3),
+                    "finished_at": now - timedelta(hours=3),
+                },
+            ],
+        )
+    result = run_cli("--config", str(config), "status", "--json", env=cli_env(database_url=_url(engine)))
+    stale = {r["shard"]: r["stale"] for r in json.loads(result.stdout)}
+    assert stale == {"old": True, "fresh": False, "never": True}
+    assert result.returncode == 1  # scripts can alert on it

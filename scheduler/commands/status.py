@@ -21,7 +21,7 @@ from scheduler.runs import lease_name, utc
 
 def _interval(p: PlannedJob, now: datetime) -> timedelta | None:
     first = p.next_fire(now)
-    second = p.next_fire(first) if first else None
+    second = p.next_fire(first + timedelta(microseconds=1)) if first else None
     return (second - first) if first and second else None
 
 
@@ -57,6 +57,14 @@ def command(app: App, as_json: bool) -> int:
                 .group_by(job_runs.c.job_name, job_runs.c.shard)
             )
         }
+        first_runs = {
+            (r.job_name, r.shard): r.started_at
+            for r in conn.execute(
+                sa.select(
+                    job_runs.c.job_name, job_runs.c.shard, sa.func.min(job_runs.c.started_at).label("started_at")
+                ).group_by(job_runs.c.job_name, job_runs.c.shard)
+            )
+        }
     rows = []
     for p in plan:
         if not p.scheduled and not any(k[0] == p.name for k in last):
@@ -71,7 +79,9 @@ def command(app: App, as_json: bool) -> int:
                 else (utc(datetime.fromisoformat(success)) if success else None)
             )
             holder = locks.holder(lease_name(p.name, shard))
-            stale = bool(p.scheduled and interval and (success is None or now - success > 2 * interval))
+            # No success for two intervals; a shard that never succeeded is stale once its first run is that old.
+            since = success or (utc(first_runs[(p.name, shard)]) if (p.name, shard) in first_runs else None)
+            stale = bool(p.scheduled and interval and since is not None and now - since > 2 * interval)
             rows.append(
                 {
                     "job": p.name,
