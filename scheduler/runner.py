@@ -102,11 +102,13 @@ class Runner:
             wait = planned.misfire_grace
         try:
             lease = self.locks.acquire(name, planned.lease_ttl, wait=0)
-            if lease is None and wait > 0:
-                if planned.overlap == "buffer_one" and runs.buffered_waiting(self.engine, job, shard, claim.run_id):
-                    lease = None
-                else:
-                    lease = self.locks.acquire(name, planned.lease_ttl, wait=wait)
+            buffered_elsewhere = (
+                lease is None
+                and planned.overlap == "buffer_one"
+                and runs.buffered_waiting(self.engine, job, shard, claim.run_id)
+            )
+            if lease is None and wait > 0 and not buffered_elsewhere:
+                lease = self._wait_for_lease(claim, name, planned.lease_ttl, wait)
         except LockError as exc:
             reason = self.redactor(f"lock backend unavailable, fire not run: {exc}")
             runs.end_unleased(self.engine, claim, "failed", reason)
@@ -125,6 +127,17 @@ class Runner:
             bound.info("fire_skipped", reason=reason)
             return Outcome("busy", claim.run_id, reason, holder=holder, until=until)
         return self._run_leased(planned, claim, lease, params if params is not None else planned.params, bound)
+
+    def _wait_for_lease(self, claim: runs.Claim, name: str, ttl: float, wait: float) -> Lease | None:
+        """Wait up to ``wait`` seconds for the lease, heartbeating the claim meanwhile (a waiting run is alive)."""
+        deadline = time.monotonic() + wait
+        while (left := deadline - time.monotonic()) > 0 and not self.shutdown.is_set():
+            if not runs.touch_waiting(self.engine, claim):
+                return None
+            lease = self.locks.acquire(name, ttl, wait=min(ttl / 3, left))
+            if lease is not None:
+                return lease
+        return None
 
     def _run_leased(
         self,

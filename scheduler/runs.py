@@ -140,6 +140,12 @@ def still_ours(conn: Connection, c: Claim, token: int) -> bool:
     return conn.execute(stmt).rowcount == 1
 
 
+def touch_waiting(engine: Engine, c: Claim) -> bool:
+    """Heartbeat of a claimed run still waiting for its lease (overlap ``buffer_one``), so the sweep does
+    not take it for abandoned; False when it is no longer ours."""
+    return _update(engine, c, None, "heartbeat", heartbeat_at=db_now())
+
+
 def end_unleased(engine: Engine, c: Claim, status: str, reason: str) -> bool:
     """End a claimed run that never got its lease (skipped for overlap, lock server down)."""
     now = db_now()

@@ -30,7 +30,7 @@ from scheduler.runner import Runner
 
 log = structlog.get_logger("scheduler")
 
-SWEEP_EVERY_MAX_S = 10.0
+SWEEP_EVERY_MAX_S = 1.0  # abandoned runs are noticed within a second of their lease ttl
 MAX_EARLY_WAIT_S = 300.0
 
 
@@ -62,7 +62,7 @@ class SchedulerService:
         self._rng = random.Random()
         self._last_tick = time.monotonic()
         ttl = min((p.lease_ttl for p in self.plan.values()), default=30.0)
-        self._sweep_every = max(0.5, min(SWEEP_EVERY_MAX_S, ttl / 2))
+        self._sweep_every = max(0.2, min(SWEEP_EVERY_MAX_S, ttl / 4))
         self._aps = BackgroundScheduler(timezone=UTC, executors={"default": _ClaimingExecutor(self)})
         self._sweeper = threading.Thread(target=self._sweep_loop, name="sweeper", daemon=True)
 
@@ -227,7 +227,7 @@ class SchedulerService:
 
     # --- abandoned runs --------------------------------------------------------------------------------
     def _sweep_loop(self) -> None:
-        while not self._stopped.wait(self._sweep_every * (0.5 + self._rng.random())):
+        while not self._stopped.wait(self._sweep_every * (0.5 + 0.5 * self._rng.random())):
             self._last_tick = time.monotonic()
             if not self._accepting.is_set():
                 continue

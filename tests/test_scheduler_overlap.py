@@ -69,3 +69,25 @@ def test_allow_lets_fires_of_one_shard_run_at_once(tmp_path: Path) -> None:
     rows = _run(tmp_path, "allow")
     assert not [r for r in rows if r.status == "skipped"]
     assert _overlapping(rows)
+
+
+def test_a_buffered_fire_waiting_longer_than_the_lease_ttl_is_not_abandoned(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'b.db'}"
+    engine = connect_engine(url)
+    upgrade(engine)
+    config = write_config(tmp_path / "c.toml", """
+[jobs.canary]
+interval = "4s"
+lease_ttl = "2s"
+misfire_grace = "30s"
+overlap = "buffer_one"
+params = { seconds = 7 }
+""")
+    with fleet(tmp_path, database_url=url, shutdown_grace="30s") as f:
+        f.start("only", config)
+        time.sleep(20)
+        assert f.stop_all() == [0]
+    rows = [r for r in runs_of(engine) if r.trigger == "schedule"]
+    engine.dispose()
+    assert not [r for r in rows if r.status == "abandoned"], [(r.status, r.error) for r in rows]
+    assert sum(r.status == "succeeded" for r in rows) >= 2
