@@ -16,8 +16,6 @@ class HealthServer:
     """Serves the three endpoints until ``close``."""
 
     def __init__(self, host: str, port: int, alive: Check, ready: Check, registry: CollectorRegistry) -> None:
-        outer = self
-
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 path = self.path.split("?", 1)[0]
@@ -44,7 +42,6 @@ class HealthServer:
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, name="health", daemon=True)
-        _ = outer
 
     def start(self) -> None:
         self._thread.start()

@@ -233,9 +233,7 @@ def last_scheduled(engine: Engine, job: str, shards: Sequence[str]) -> dict[str,
             .where(job_runs.c.job_name == job, job_runs.c.trigger == "schedule", job_runs.c.shard.in_(list(shards)))
             .group_by(job_runs.c.shard)
         ).all()
-    return {
-        shard: utc(when) if isinstance(when, datetime) else utc(datetime.fromisoformat(when)) for shard, when in rows
-    }
+    return {shard: utc(when) for shard, when in rows}
 
 
 def buffered_waiting(engine: Engine, job: str, shard: str, exclude_run: int) -> bool:

@@ -72,12 +72,8 @@ def command(app: App, as_json: bool) -> int:
         interval = _interval(p, now)
         for shard in p.shards:
             run = last.get((p.name, shard))
-            success = ok.get((p.name, shard))
-            success = (
-                utc(success)
-                if isinstance(success, datetime)
-                else (utc(datetime.fromisoformat(success)) if success else None)
-            )
+            found = ok.get((p.name, shard))
+            success = utc(found) if found is not None else None
             holder = locks.holder(lease_name(p.name, shard))
             # No success for two intervals; a shard that never succeeded is stale once its first run is that old.
             since = success or (utc(first_runs[(p.name, shard)]) if (p.name, shard) in first_runs else None)
