@@ -8,6 +8,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /src
 COPY pyproject.toml README.md ./
+COPY scrapesched ./scrapesched
+COPY cli ./cli
 COPY config ./config
 COPY db ./db
 COPY locks ./locks

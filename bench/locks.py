@@ -48,12 +48,12 @@ from typing import Any  # noqa: E402
 import redis  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-import locks  # noqa: E402
-from config.log_setup import configure_logging  # noqa: E402
-from db import connect_engine  # noqa: E402
-from db.migrate import upgrade  # noqa: E402
-from db.scratch import MYSQL_ADMIN, POSTGRES_ADMIN, scratch_database  # noqa: E402
-from locks.base import POLL_FIRST_S, POLL_MAX_S  # noqa: E402
+from scrapesched import locks  # noqa: E402
+from scrapesched.config.log_setup import configure_logging  # noqa: E402
+from scrapesched.db import connect_engine  # noqa: E402
+from scrapesched.db.migrate import upgrade  # noqa: E402
+from scrapesched.db.scratch import MYSQL_ADMIN, POSTGRES_ADMIN, scratch_database  # noqa: E402
+from scrapesched.locks.base import POLL_FIRST_S, POLL_MAX_S  # noqa: E402
 
 REDIS_URL = os.environ.get("SSTEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 BACKENDS = (
@@ -119,7 +119,7 @@ class _RedisOnly:
     """The bare Redis lock protocol (no fencing token), as a reference for the Redis backend's round trips."""
 
     def __init__(self, url: str) -> None:
-        from locks.redis import RedisBackend
+        from scrapesched.locks.redis import RedisBackend
 
         base, _, prefix = url.partition("?prefix=")
         self.prefix = prefix

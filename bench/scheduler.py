@@ -68,24 +68,24 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
-import locks
-from config.log_setup import configure_logging
-from config.redact import Redactor
-from config.settings import Settings, load_settings
-from db.engine import connect_engine
-from db.migrate import upgrade
-from db.retry import transaction
-from db.schema import job_runs
-from db.schema import locks as locks_table
-from db.scratch import scratch_database
-from locks.base import Lease
-from scheduler import canary, runs
-from scheduler.builtin import default_registry
-from scheduler.context import RunContext, Services
-from scheduler.metrics import Metrics
-from scheduler.plan import INTERVAL_ANCHOR, PlannedJob, build_plan
-from scheduler.registry import JobSpec
-from scheduler.runner import Runner
+from scrapesched import locks
+from scrapesched.config.log_setup import configure_logging
+from scrapesched.config.redact import Redactor
+from scrapesched.config.settings import Settings, load_settings
+from scrapesched.db.engine import connect_engine
+from scrapesched.db.migrate import upgrade
+from scrapesched.db.retry import transaction
+from scrapesched.db.schema import job_runs
+from scrapesched.db.schema import locks as locks_table
+from scrapesched.db.scratch import scratch_database
+from scrapesched.locks.base import Lease
+from scrapesched.scheduler import canary, runs
+from scrapesched.scheduler.builtin import default_registry
+from scrapesched.scheduler.context import RunContext, Services
+from scrapesched.scheduler.metrics import Metrics
+from scrapesched.scheduler.plan import INTERVAL_ANCHOR, PlannedJob, build_plan
+from scrapesched.scheduler.registry import JobSpec
+from scrapesched.scheduler.runner import Runner
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 REDIS_URL = os.environ.get("SSTEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -479,7 +479,7 @@ def replica_env(**settings: str) -> dict[str, str]:
     return env
 
 
-CLI = [sys.executable, "-c", "import sys; from scheduler.cli import run; sys.argv[0]='scrapesched'; run()"]
+CLI = [sys.executable, "-c", "import sys; from scrapesched.cli.main import run; sys.argv[0]='scrapesched'; run()"]
 
 
 @dataclass

@@ -29,14 +29,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from config.settings import Settings, load_settings
-from db.engine import connect_engine
-from db.migrate import upgrade
-from scheduler.context import RunContext, Services
-from scrapers.fake_github import FakeGitHub, Truth
-from scrapers.github_client import GitHubClient
-from scrapers.github_jobs import GITHUB_SERVICE, run_github_prs
-from scrapers.github_truth import differences
+from scrapesched.config.settings import Settings, load_settings
+from scrapesched.db.engine import connect_engine
+from scrapesched.db.migrate import upgrade
+from scrapesched.scheduler.context import RunContext, Services
+from scrapesched.scrapers.fake_github import FakeGitHub, Truth
+from scrapesched.scrapers.github_client import GitHubClient
+from scrapesched.scrapers.github_jobs import GITHUB_SERVICE, run_github_prs
+from scrapesched.scrapers.github_truth import differences
 
 REPOS = ["apache/cloudstack", "acme/widgets"]
 TOKEN = "ghp_benchmarkToken000000000000000000000"

@@ -43,11 +43,11 @@ from typing import Any
 import sqlalchemy as sa
 import structlog
 
-from db import connect_engine
-from db.migrate import upgrade
-from db.scratch import scratch_database
-from scrapers.http import HttpClient, RequestRecord
-from scrapers.telemetry_buffer import TelemetryBuffer
+from scrapesched.db import connect_engine
+from scrapesched.db.migrate import upgrade
+from scrapesched.db.scratch import scratch_database
+from scrapesched.scrapers.http import HttpClient, RequestRecord
+from scrapesched.scrapers.telemetry_buffer import TelemetryBuffer
 
 BACKENDS = ("sqlite", "mariadb", "postgres")
 BODY = b'{"ok": true, "items": [1, 2, 3]}'

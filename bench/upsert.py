@@ -40,10 +40,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from db import UpsertResult, connect_engine, transaction, upsert
-from db.migrate import upgrade
-from db.schema import natural_key, test_results
-from db.scratch import scratch_database
+from scrapesched.db import UpsertResult, connect_engine, transaction, upsert
+from scrapesched.db.migrate import upgrade
+from scrapesched.db.schema import natural_key, test_results
+from scrapesched.db.scratch import scratch_database
 
 BACKENDS = ("sqlite", "mariadb", "postgres")
 

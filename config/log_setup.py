@@ -13,7 +13,7 @@ from typing import Any, TextIO
 
 import structlog
 
-from config.redact import Redactor
+from scrapesched.config.redact import Redactor
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 

@@ -1,7 +1,7 @@
 """The one settings model: environment (``SCRAPESCHED_*``) beats the TOML config file beats the defaults.
 
 Each field's docstring is its documentation: ``docs/configuration.md`` and the README table are generated
-from this model (``python -m config.reference``), so the two cannot drift apart.
+from this model (``python -m scrapesched.config.reference``), so the two cannot drift apart.
 """
 
 from __future__ import annotations
@@ -32,9 +32,9 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from config.errors import ConfigError
-from config.redact import redact_url
-from config.telemetry_settings import TelemetrySettings
+from scrapesched.config.errors import ConfigError
+from scrapesched.config.redact import redact_url
+from scrapesched.config.telemetry_settings import TelemetrySettings
 
 ENV_PREFIX = "SCRAPESCHED_"
 CONFIG_ENV = ENV_PREFIX + "CONFIG"

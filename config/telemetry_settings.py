@@ -33,7 +33,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 
 
 def _duration(value: Any) -> Any:
-    from config.settings import parse_duration  # at validation time: config.settings imports this module
+    from scrapesched.config.settings import parse_duration  # at validation time: config.settings imports this module
 
     return parse_duration(value)
 

@@ -18,7 +18,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.functions import FunctionElement
 
-from db.types import UTCDateTime
+from scrapesched.db.types import UTCDateTime
 
 
 class _DbNow(FunctionElement[datetime]):

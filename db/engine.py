@@ -19,9 +19,9 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import DBAPIError
 
-from config.errors import DatabaseUnavailable
-from config.redact import redact_url
-from config.settings import normalize_database_url
+from scrapesched.config.errors import DatabaseUnavailable
+from scrapesched.config.redact import redact_url
+from scrapesched.config.settings import normalize_database_url
 
 SQLITE_BUSY_TIMEOUT_S = 30.0
 

@@ -19,9 +19,9 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, text
 
-from config.errors import SchemaError
+from scrapesched.config.errors import SchemaError
 
-SCRIPT_LOCATION = "db:migrations"
+SCRIPT_LOCATION = "scrapesched.db:migrations"
 LOCK_WAIT_S = 120
 
 

@@ -29,7 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import mysql
 from sqlalchemy.sql import column as sa_column
 
-from db.types import BigId, KeyString, UTCDateTime
+from scrapesched.db.types import BigId, KeyString, UTCDateTime
 
 metadata = MetaData(
     naming_convention={

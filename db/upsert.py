@@ -20,8 +20,8 @@ from sqlalchemy import Connection, Table, UniqueConstraint, func, literal_column
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.sql.elements import ColumnElement
 
-from config.errors import SchemaError
-from db.schema import natural_key
+from scrapesched.config.errors import SchemaError
+from scrapesched.db.schema import natural_key
 
 
 @dataclass(frozen=True)

@@ -22,9 +22,9 @@ from collections.abc import Callable
 from sqlalchemy import Engine
 from sqlalchemy.exc import ArgumentError
 
-from config.redact import redact_url
-from locks.base import Lease, LeaseInfo, LockBackend
-from locks.errors import (
+from scrapesched.config.redact import redact_url
+from scrapesched.locks.base import Lease, LeaseInfo, LockBackend
+from scrapesched.locks.errors import (
     FencedOut,
     InvalidLockArgument,
     InvalidLockName,
@@ -33,7 +33,7 @@ from locks.errors import (
     LockNotOwned,
     LockUnavailable,
 )
-from locks.tokens import current_token, fenced
+from scrapesched.locks.tokens import current_token, fenced
 
 __all__ = [
     "FencedOut",
@@ -73,7 +73,7 @@ def connect(
     url = url.strip()
     scheme = url.split("://", 1)[0].lower() if "://" in url else url.lower()
     if scheme == "memory":
-        from locks.memory import MemoryBackend
+        from scrapesched.locks.memory import MemoryBackend
 
         return MemoryBackend(engine=engine, holder_id=holder_id, clock=clock)
     known = {"table", "redis", "rediss", "mysql", "mysql+pymysql", "mariadb", "mariadb+pymysql"}
@@ -83,19 +83,19 @@ def connect(
     if engine is None:
         raise LockConfigError(f"the {scheme} lock backend needs the main database (engine) for its fencing tokens")
     if scheme == "table":
-        from locks.table import TableBackend
+        from scrapesched.locks.table import TableBackend
 
         return TableBackend(engine, holder_id=holder_id, clock=clock)
     try:
         if scheme in ("redis", "rediss"):
-            from locks.redis import RedisBackend
+            from scrapesched.locks.redis import RedisBackend
 
             return RedisBackend(url, engine=engine, holder_id=holder_id, clock=clock)
         if scheme.startswith(("mysql", "mariadb")):
-            from locks.mysql import MySQLBackend
+            from scrapesched.locks.mysql import MySQLBackend
 
             return MySQLBackend(url, engine=engine, holder_id=holder_id, clock=clock)
-        from locks.postgres import PostgresBackend
+        from scrapesched.locks.postgres import PostgresBackend
 
         return PostgresBackend(url, engine=engine, holder_id=holder_id, clock=clock)
     except (ValueError, ArgumentError) as exc:

@@ -35,7 +35,7 @@ from typing import ClassVar
 
 import structlog
 
-from locks.errors import InvalidLockArgument, InvalidLockName, LockError, LockNotOwned, LockUnavailable
+from scrapesched.locks.errors import InvalidLockArgument, InvalidLockName, LockError, LockNotOwned, LockUnavailable
 
 log = structlog.get_logger("locks")
 

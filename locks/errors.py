@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-from config.errors import ScrapeschedError
+from scrapesched.config.errors import ScrapeschedError
 
 
 class LockError(ScrapeschedError):

@@ -17,9 +17,9 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
 
-from locks.base import Lease, LeaseInfo, LockBackend
-from locks.errors import LockNotOwned
-from locks.tokens import TokenStore
+from scrapesched.locks.base import Lease, LeaseInfo, LockBackend
+from scrapesched.locks.errors import LockNotOwned
+from scrapesched.locks.tokens import TokenStore
 
 
 @dataclass

@@ -28,10 +28,10 @@ import pymysql
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
-from locks.base import Lease, LeaseInfo, LockBackend, name_digest
-from locks.errors import LockConfigError, LockNotOwned, LockUnavailable
-from locks.idle import IdleConnections, close_quietly
-from locks.tokens import TokenStore
+from scrapesched.locks.base import Lease, LeaseInfo, LockBackend, name_digest
+from scrapesched.locks.errors import LockConfigError, LockNotOwned, LockUnavailable
+from scrapesched.locks.idle import IdleConnections, close_quietly
+from scrapesched.locks.tokens import TokenStore
 
 DEFAULT_PREFIX = "scrapesched:"
 MAX_LOCK_NAME = 64

@@ -28,10 +28,10 @@ import psycopg
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
-from locks.base import Lease, LeaseInfo, LockBackend
-from locks.errors import LockConfigError, LockNotOwned, LockUnavailable
-from locks.idle import IdleConnections, close_quietly
-from locks.tokens import TokenStore
+from scrapesched.locks.base import Lease, LeaseInfo, LockBackend
+from scrapesched.locks.errors import LockConfigError, LockNotOwned, LockUnavailable
+from scrapesched.locks.idle import IdleConnections, close_quietly
+from scrapesched.locks.tokens import TokenStore
 
 DEFAULT_PREFIX = "scrapesched:lock:"
 CONNECT_TIMEOUT_S = 2

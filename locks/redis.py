@@ -26,9 +26,9 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 from sqlalchemy import Engine
 
-from locks.base import Lease, LeaseInfo, LockBackend
-from locks.errors import LockConfigError, LockNotOwned, LockUnavailable
-from locks.tokens import TokenStore
+from scrapesched.locks.base import Lease, LeaseInfo, LockBackend
+from scrapesched.locks.errors import LockConfigError, LockNotOwned, LockUnavailable
+from scrapesched.locks.tokens import TokenStore
 
 DEFAULT_PREFIX = "scrapesched:lock:"
 TIMEOUT_S = 2.0

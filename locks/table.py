@@ -20,12 +20,12 @@ from typing import Any
 
 from sqlalchemy import Connection, Double, Engine, bindparam, select, update
 
-from db.clock import db_now, db_now_plus
-from db.engine import describe_target
-from db.schema import locks as locks_table
-from locks.base import Lease, LeaseInfo, LockBackend
-from locks.errors import LockNotOwned
-from locks.tokens import TokenStore
+from scrapesched.db.clock import db_now, db_now_plus
+from scrapesched.db.engine import describe_target
+from scrapesched.db.schema import locks as locks_table
+from scrapesched.locks.base import Lease, LeaseInfo, LockBackend
+from scrapesched.locks.errors import LockNotOwned
+from scrapesched.locks.tokens import TokenStore
 
 _c = locks_table.c
 _OURS = (

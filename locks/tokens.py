@@ -26,14 +26,14 @@ from sqlalchemy import Connection, Engine, func, or_, select, update
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.sql.elements import BindParameter
 
-from config.redact import redact_url
-from db.clock import db_now, db_now_plus
-from db.engine import describe_target
-from db.retry import transaction
-from db.schema import locks as locks_table
-from db.upsert import upsert
-from locks.base import LeaseInfo, validate_name
-from locks.errors import FencedOut, InvalidLockArgument, LockConfigError, LockError, LockUnavailable
+from scrapesched.config.redact import redact_url
+from scrapesched.db.clock import db_now, db_now_plus
+from scrapesched.db.engine import describe_target
+from scrapesched.db.retry import transaction
+from scrapesched.db.schema import locks as locks_table
+from scrapesched.db.upsert import upsert
+from scrapesched.locks.base import LeaseInfo, validate_name
+from scrapesched.locks.errors import FencedOut, InvalidLockArgument, LockConfigError, LockError, LockUnavailable
 
 T = TypeVar("T")
 

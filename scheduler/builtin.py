@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import importlib
 
-from scheduler import canary
-from scheduler.registry import JobSpec, Registry
+from scrapesched.scheduler import canary
+from scrapesched.scheduler.registry import JobSpec, Registry
 
 # Modules that export ``SPECS: list[JobSpec]`` (scraper jobs); a missing one is skipped.
-JOB_MODULES = ("scrapers.github_jobs", "scrapers.telemetry_jobs")
+JOB_MODULES = ("scrapesched.scrapers.github_jobs", "scrapesched.scrapers.telemetry_jobs")
 
 
 def default_registry() -> Registry:

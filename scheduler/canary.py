@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from sqlalchemy import Connection
 
-from db.clock import db_now
-from db.schema import canary_runs
-from db.upsert import upsert
-from scheduler.context import RunContext
-from scheduler.registry import JobSpec, Param
+from scrapesched.db.clock import db_now
+from scrapesched.db.schema import canary_runs
+from scrapesched.db.upsert import upsert
+from scrapesched.scheduler.context import RunContext
+from scrapesched.scheduler.registry import JobSpec, Param
 
 
 class CanaryFailure(Exception):

@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import structlog
 from sqlalchemy import Connection, Engine
 
-from db.retry import transaction
+from scrapesched.db.retry import transaction
 
 if TYPE_CHECKING:
-    from config.settings import Settings
-    from locks import Lease
+    from scrapesched.config.settings import Settings
+    from scrapesched.locks import Lease
 
 T = TypeVar("T")
 STOP_POLL_S = 0.05  # how quickly a sleeping job notices a lost lease

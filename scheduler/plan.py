@@ -16,9 +16,9 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from config.errors import ConfigError
-from config.settings import JobSettings, Settings
-from scheduler.registry import JobSpec, Registry
+from scrapesched.config.errors import ConfigError
+from scrapesched.config.settings import JobSettings, Settings
+from scrapesched.scheduler.registry import JobSpec, Registry
 
 INTERVAL_ANCHOR = datetime(2000, 1, 1, tzinfo=UTC)
 MAX_ENUMERATED_FIRES = 1000

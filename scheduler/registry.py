@@ -11,11 +11,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from config.errors import ConfigError
+from scrapesched.config.errors import ConfigError
 
 if TYPE_CHECKING:
-    from config.settings import Settings
-    from scheduler.context import RunContext
+    from scrapesched.config.settings import Settings
+    from scrapesched.scheduler.context import RunContext
 
 JobFunction = Callable[["RunContext"], None]
 ShardLister = Callable[["Settings"], list[str]]

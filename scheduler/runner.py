@@ -16,15 +16,15 @@ from typing import Any
 import structlog
 from sqlalchemy import Connection, Engine
 
-from config.redact import Redactor
-from config.settings import Settings
-from db.retry import transaction
-from locks import FencedOut, Lease, LockBackend, LockError, fenced
-from scheduler import runs
-from scheduler.context import RunCancelled, RunContext, Services
-from scheduler.metrics import Metrics
-from scheduler.plan import PlannedJob
-from scheduler.runs import lease_name
+from scrapesched.config.redact import Redactor
+from scrapesched.config.settings import Settings
+from scrapesched.db.retry import transaction
+from scrapesched.locks import FencedOut, Lease, LockBackend, LockError, fenced
+from scrapesched.scheduler import runs
+from scrapesched.scheduler.context import RunCancelled, RunContext, Services
+from scrapesched.scheduler.metrics import Metrics
+from scrapesched.scheduler.plan import PlannedJob
+from scrapesched.scheduler.runs import lease_name
 
 log = structlog.get_logger("scheduler.runner")
 
@@ -217,7 +217,7 @@ class Runner:
 
     def _flush_telemetry(self) -> None:
         """Write this process's buffered HTTP summary after every run (one statement; never raises)."""
-        from scrapers.telemetry_buffer import flush_telemetry
+        from scrapesched.scrapers.telemetry_buffer import flush_telemetry
 
         flush_telemetry(self.services, self.engine, self.settings)
 

@@ -17,9 +17,9 @@ import sqlalchemy as sa
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from db.clock import db_now, server_time
-from db.retry import transaction
-from db.schema import job_runs
+from scrapesched.db.clock import db_now, server_time
+from scrapesched.db.retry import transaction
+from scrapesched.db.schema import job_runs
 
 MAX_ERROR_CHARS = 2000
 

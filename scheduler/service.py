@@ -23,10 +23,10 @@ from apscheduler.executors.base import BaseExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Engine
 
-from db.clock import server_time
-from scheduler import runs
-from scheduler.plan import PlannedJob
-from scheduler.runner import Runner
+from scrapesched.db.clock import server_time
+from scrapesched.scheduler import runs
+from scrapesched.scheduler.plan import PlannedJob
+from scrapesched.scheduler.runner import Runner
 
 log = structlog.get_logger("scheduler")
 

@@ -26,16 +26,16 @@ from typing import IO, Any
 
 import sqlalchemy as sa
 
-from db.clock import server_time
-from db.engine import connect_engine
-from db.schema import job_runs
-from scrapers.fake_github import FakeGitHub
-from scrapers.github_truth import differences, duplicate_keys, table_counts
+from scrapesched.db.clock import server_time
+from scrapesched.db.engine import connect_engine
+from scrapesched.db.schema import job_runs
+from scrapesched.scrapers.fake_github import FakeGitHub
+from scrapesched.scrapers.github_truth import differences, duplicate_keys, table_counts
 
 DEMO_REPOS = ("apache/cloudstack", "acme/widgets")
 DEMO_TOKEN = "ghp_demoTokenNotASecret0000000000000000"
 GITHUB_JOBS = ("github_prs", "pr_states_refresh", "flaky_tests_summary")
-CLI = "import sys; from scheduler.cli import run; sys.argv[0] = 'scrapesched'; run()"
+CLI = "import sys; from scrapesched.cli.main import run; sys.argv[0] = 'scrapesched'; run()"
 
 
 @dataclass(frozen=True)

@@ -26,9 +26,9 @@ from typing import Protocol
 
 import jwt
 
-from config.errors import ConfigError
-from scrapers.github_errors import GitHubAuthError, GitHubBadResponse, describe_request
-from scrapers.http import HttpClient
+from scrapesched.config.errors import ConfigError
+from scrapesched.scrapers.github_errors import GitHubAuthError, GitHubBadResponse, describe_request
+from scrapesched.scrapers.http import HttpClient
 
 ANONYMOUS = "anonymous"
 JWT_LIFETIME_S = 540  # GitHub accepts at most 10 minutes

@@ -26,10 +26,10 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy import Engine
 
-from db.retry import transaction
-from db.schema import rate_limits
-from db.upsert import upsert
-from scrapers.github_auth import Credential
+from scrapesched.db.retry import transaction
+from scrapesched.db.schema import rate_limits
+from scrapesched.db.upsert import upsert
+from scrapesched.scrapers.github_auth import Credential
 
 log = structlog.get_logger("scrapers.github_budget")
 

@@ -36,10 +36,10 @@ from urllib.parse import urlencode, urlsplit
 import httpx
 import structlog
 
-from scheduler.app import github_token_list
-from scrapers.github_auth import Credential, TokenSource, token_source
-from scrapers.github_budget import RateBudget
-from scrapers.github_errors import (
+from scrapesched.cli.app import github_token_list
+from scrapesched.scrapers.github_auth import Credential, TokenSource, token_source
+from scrapesched.scrapers.github_budget import RateBudget
+from scrapesched.scrapers.github_errors import (
     GitHubAuthError,
     GitHubBadResponse,
     GitHubError,
@@ -48,13 +48,13 @@ from scrapers.github_errors import (
     GitHubRateLimited,
     describe_request,
 )
-from scrapers.github_etags import Cached, EtagStore, etag_row, needs_touch
-from scrapers.http import Hook, HttpClient, RequestRecord
+from scrapesched.scrapers.github_etags import Cached, EtagStore, etag_row, needs_touch
+from scrapesched.scrapers.http import Hook, HttpClient, RequestRecord
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
-    from config.settings import Settings
+    from scrapesched.config.settings import Settings
 
 log = structlog.get_logger("scrapers.github")
 

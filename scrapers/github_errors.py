@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from config.errors import ScrapeschedError
+from scrapesched.config.errors import ScrapeschedError
 
 
 def describe_request(method: str, url: str) -> str:

@@ -17,8 +17,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Connection, Engine
 
-from db.schema import http_etags
-from db.upsert import upsert
+from scrapesched.db.schema import http_etags
+from scrapesched.db.upsert import upsert
 
 TOUCH_AFTER = timedelta(days=1)  # a 304 refreshes ``used_at`` (for retention) at most this often
 

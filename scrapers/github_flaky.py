@@ -20,10 +20,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
-from db.clock import server_time
-from db.schema import flaky_tests_summary, pr_trillian_comments, test_results
-from db.types import UTCDateTime
-from db.upsert import upsert
+from scrapesched.db.clock import server_time
+from scrapesched.db.schema import flaky_tests_summary, pr_trillian_comments, test_results
+from scrapesched.db.types import UTCDateTime
+from scrapesched.db.upsert import upsert
 
 FAILURES = ("Failure", "Error")
 Key = tuple[str, str, str, str]

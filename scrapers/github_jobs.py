@@ -18,15 +18,15 @@ from typing import Any
 
 import structlog
 
-from config.settings import Settings
-from scheduler.context import RunContext
-from scheduler.registry import JobSpec, Param
-from scrapers.github_client import GitHubClient, GitHubSession, run_observer
-from scrapers.github_flaky import summarise_flaky_tests
-from scrapers.github_sync import RefreshSync, RepoSync, SyncEnv
-from scrapers.http import Hook
+from scrapesched.config.settings import Settings
+from scrapesched.scheduler.context import RunContext
+from scrapesched.scheduler.registry import JobSpec, Param
+from scrapesched.scrapers.github_client import GitHubClient, GitHubSession, run_observer
+from scrapesched.scrapers.github_flaky import summarise_flaky_tests
+from scrapesched.scrapers.github_sync import RefreshSync, RepoSync, SyncEnv
+from scrapesched.scrapers.http import Hook
 
-log = structlog.get_logger("scrapers.github_jobs")
+log = structlog.get_logger("scrapesched.scrapers.github_jobs")
 
 GITHUB_SERVICE = "github"
 
@@ -44,7 +44,7 @@ def client_factory(settings: Settings, engine: Any, hooks: Iterable[Hook] = ()) 
 
 def _telemetry_hooks(ctx: RunContext) -> list[Hook]:
     try:
-        from scrapers.telemetry_buffer import buffer_for
+        from scrapesched.scrapers.telemetry_buffer import buffer_for
     except ImportError:  # telemetry not installed in this build
         return []
     return [buffer_for(ctx).record]

@@ -15,10 +15,10 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from db.schema import HYPERVISOR_LEN, LABEL_LEN, LOGIN_LEN, TEST_FILE_LEN, TEST_NAME_LEN, VERSION_LEN
-from scrapers.parsers.codecov import CodecovReport, parse_codecov
-from scrapers.parsers.lgtm import is_lgtm
-from scrapers.parsers.trillian import TrillianReport, parse_trillian
+from scrapesched.db.schema import HYPERVISOR_LEN, LABEL_LEN, LOGIN_LEN, TEST_FILE_LEN, TEST_NAME_LEN, VERSION_LEN
+from scrapesched.scrapers.parsers.codecov import CodecovReport, parse_codecov
+from scrapesched.scrapers.parsers.lgtm import is_lgtm
+from scrapesched.scrapers.parsers.trillian import TrillianReport, parse_trillian
 
 CommentKind = Literal["lgtm", "not_lgtm", "codecov", "trillian"]
 REVIEW_STATES = frozenset({"APPROVED", "CHANGES_REQUESTED", "COMMENTED", "DISMISSED"})

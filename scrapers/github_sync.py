@@ -39,14 +39,14 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy import Connection, Engine
 
-from db.clock import db_now, server_time
-from db.schema import pr_health_labels, pr_states
-from scheduler.context import RunCancelled
-from scrapers.github_client import Fetched, GitHubSession
-from scrapers.github_errors import GitHubBadResponse, GitHubNotFound, describe_request
-from scrapers.github_etags import Cached
-from scrapers.github_rows import CommentFact, classify_comment, label_names, parse_time
-from scrapers.github_write import COMMENTS, PULLS, BundleWriter, Cursor, PrBundle, read_cursor, write_cursor
+from scrapesched.db.clock import db_now, server_time
+from scrapesched.db.schema import pr_health_labels, pr_states
+from scrapesched.scheduler.context import RunCancelled
+from scrapesched.scrapers.github_client import Fetched, GitHubSession
+from scrapesched.scrapers.github_errors import GitHubBadResponse, GitHubNotFound, describe_request
+from scrapesched.scrapers.github_etags import Cached
+from scrapesched.scrapers.github_rows import CommentFact, classify_comment, label_names, parse_time
+from scrapesched.scrapers.github_write import COMMENTS, PULLS, BundleWriter, Cursor, PrBundle, read_cursor, write_cursor
 
 log = structlog.get_logger("scrapers.github_sync")
 

@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Engine, Table
 
-from db.schema import (
+from scrapesched.db.schema import (
     flaky_tests_summary,
     natural_key,
     pr_approvals,
@@ -24,7 +24,7 @@ from db.schema import (
     pr_trillian_comments,
     test_results,
 )
-from scrapers.fake_github import Truth
+from scrapesched.scrapers.fake_github import Truth
 
 SEED_TABLES: tuple[Table, ...] = (
     pr_states,

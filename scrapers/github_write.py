@@ -22,8 +22,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Connection, Engine
 
-from db.clock import server_time
-from db.schema import (
+from scrapesched.db.clock import server_time
+from scrapesched.db.schema import (
     pr_approvals,
     pr_codecov_comments,
     pr_health_labels,
@@ -32,9 +32,9 @@ from db.schema import (
     scrape_cursors,
     test_results,
 )
-from db.upsert import upsert
-from scrapers.github_etags import EtagStore
-from scrapers.github_rows import (
+from scrapesched.db.upsert import upsert
+from scrapesched.scrapers.github_etags import EtagStore
+from scrapesched.scrapers.github_rows import (
     CommentFact,
     codecov_row,
     label_names,

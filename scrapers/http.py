@@ -18,8 +18,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from config.errors import ScrapeschedError
-from db.retry import retrying
+from scrapesched.config.errors import ScrapeschedError
+from scrapesched.db.retry import retrying
 
 DEFAULT_RETRY_STATUSES = frozenset({500, 502, 503, 504})
 TRANSPORT_STATUS = 0  # status_code recorded for a request that got no HTTP response

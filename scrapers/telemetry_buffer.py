@@ -32,14 +32,14 @@ from typing import TYPE_CHECKING
 import structlog
 from sqlalchemy import Connection, Engine, select
 
-from db.retry import transaction
-from db.schema import http_error_summary, telemetry_flushes
-from db.upsert import upsert
-from scrapers.http import Hook, RequestRecord
+from scrapesched.db.retry import transaction
+from scrapesched.db.schema import http_error_summary, telemetry_flushes
+from scrapesched.db.upsert import upsert
+from scrapesched.scrapers.http import Hook, RequestRecord
 
 if TYPE_CHECKING:
-    from config.settings import Settings
-    from scheduler.context import Counters, RunContext, Services
+    from scrapesched.config.settings import Settings
+    from scrapesched.scheduler.context import Counters, RunContext, Services
 
 BUFFER_SERVICE = "telemetry_buffer"
 DEFAULT_FLUSH_INTERVAL_S = 10.0

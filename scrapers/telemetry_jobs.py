@@ -28,10 +28,10 @@ from typing import Any
 
 from sqlalchemy import Column, Connection, Table, and_, delete, func, select
 
-from config.errors import ConfigError
-from config.telemetry_settings import EndpointSettings
-from db.clock import server_time
-from db.schema import (
+from scrapesched.config.errors import ConfigError
+from scrapesched.config.telemetry_settings import EndpointSettings
+from scrapesched.db.clock import server_time
+from scrapesched.db.schema import (
     http_etags,
     job_runs,
     telemetry_flushes,
@@ -40,12 +40,12 @@ from db.schema import (
     telemetry_scrapes,
     telemetry_series,
 )
-from db.upsert import upsert
-from scheduler.context import RunContext
-from scheduler.registry import JobSpec, Param
-from scrapers.exposition import ExpositionError, Extraction, extract, with_labels
-from scrapers.http import Hook, HttpClient, RequestRecord, TransportFailure, error_type_of
-from scrapers.telemetry_buffer import buffer_for, run_observer
+from scrapesched.db.upsert import upsert
+from scrapesched.scheduler.context import RunContext
+from scrapesched.scheduler.registry import JobSpec, Param
+from scrapesched.scrapers.exposition import ExpositionError, Extraction, extract, with_labels
+from scrapesched.scrapers.http import Hook, HttpClient, RequestRecord, TransportFailure, error_type_of
+from scrapesched.scrapers.telemetry_buffer import buffer_for, run_observer
 
 HTTP_SERVICE = "telemetry_http"
 HOUR = timedelta(hours=1)

@@ -18,12 +18,12 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from db.engine import connect_engine
-from db.migrate import upgrade
-from db.scratch import BACKENDS, MYSQL_ADMIN, POSTGRES_ADMIN, scratch_database  # noqa: F401 (re-exported to tests)
+from scrapesched.db.engine import connect_engine
+from scrapesched.db.migrate import upgrade
+from scrapesched.db.scratch import BACKENDS, MYSQL_ADMIN, POSTGRES_ADMIN, scratch_database  # noqa: F401 (re-exported to tests)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-FIXTURES = REPO_ROOT.parent / "shared" / "fixtures"
+FIXTURES = REPO_ROOT / "tests" / "fixtures"
 REDIS_URL = os.environ.get("SSTEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
@@ -67,7 +67,7 @@ def scrapesched_cmd() -> list[str]:
     return [
         sys.executable,
         "-c",
-        "import sys; from scheduler.cli import run; sys.argv[0]='scrapesched'; run()",
+        "import sys; from scrapesched.cli.main import run; sys.argv[0]='scrapesched'; run()",
     ]
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from conftest import REPO_ROOT, cli_env, scrapesched_cmd
-from db.schema import canary_runs, job_runs
+from scrapesched.db.schema import canary_runs, job_runs
 
 FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
 

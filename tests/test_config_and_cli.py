@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from config.errors import ConfigError
-from config.settings import load_settings
 from conftest import cli_env, run_cli
+from scrapesched.config.errors import ConfigError
+from scrapesched.config.settings import load_settings
 
 
 def test_environment_beats_the_config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import yaml
 
-from config.settings import ENV_PREFIX, Settings, load_settings
 from conftest import REPO_ROOT, cli_env, run_cli
+from scrapesched.config.settings import ENV_PREFIX, Settings, load_settings
 
 DOCKERFILE = (REPO_ROOT / "Dockerfile").read_text()
 PYPROJECT = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
@@ -58,8 +58,9 @@ def test_dockerfile_copies_every_package_the_project_installs() -> None:
     copied = {item.split()[0] for item in _instructions("COPY")}
     for src in copied:
         assert (REPO_ROOT / src).exists(), src
-    top_level = {p.split(".")[0] for p in PYPROJECT["tool"]["setuptools"]["packages"]}
-    assert top_level <= copied
+    package = REPO_ROOT / "scrapesched"
+    linked = {p.readlink().name for p in package.iterdir() if p.is_symlink()}
+    assert {"scrapesched", *linked} <= copied
 
 
 def test_dockerfile_environment_names_real_settings_and_is_valid() -> None:
@@ -105,12 +106,12 @@ def test_manifest_probes_and_grace_period_match_the_server() -> None:
 
 
 def test_readme_configuration_reference_is_generated_from_the_settings() -> None:
-    from config.reference import BEGIN, END, render
+    from scrapesched.config.reference import BEGIN, END, render
 
     readme = (REPO_ROOT / "README.md").read_text()
     assert BEGIN in readme and END in readme
     current = readme[readme.index(BEGIN) : readme.index(END) + len(END)] + "\n"
-    assert current == render(), "run: python -m config.reference, and paste it into README.md"
+    assert current == render(), "run: python -m scrapesched.config.reference, and paste it into README.md"
 
 
 def test_ci_runs_exactly_the_readme_test_command() -> None:

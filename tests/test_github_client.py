@@ -4,7 +4,6 @@ tokens, and a planted token that never shows up anywhere."""
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -13,20 +12,17 @@ import pytest
 import sqlalchemy as sa
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from github_support import TOKEN, JobRunner, github_settings
 from structlog.testing import capture_logs
 
-from conftest import REPO_ROOT
-from db.schema import metadata, rate_limits, scrape_cursors
-from scrapers.fake_github import FakeGitHub
-from scrapers.github_auth import AppTokens, Credential
-from scrapers.github_budget import RateBudget
-from scrapers.github_client import GitHubClient
-from scrapers.github_errors import GitHubAuthError, GitHubBadResponse, GitHubNotFound, GitHubRateLimited
-from scrapers.github_truth import differences
-from scrapers.http import HttpClient
-
-sys.path.insert(0, str(REPO_ROOT / "tests" / "workers"))
-from github_support import TOKEN, JobRunner, github_settings
+from scrapesched.db.schema import metadata, rate_limits, scrape_cursors
+from scrapesched.scrapers.fake_github import FakeGitHub
+from scrapesched.scrapers.github_auth import AppTokens, Credential
+from scrapesched.scrapers.github_budget import RateBudget
+from scrapesched.scrapers.github_client import GitHubClient
+from scrapesched.scrapers.github_errors import GitHubAuthError, GitHubBadResponse, GitHubNotFound, GitHubRateLimited
+from scrapesched.scrapers.github_truth import differences
+from scrapesched.scrapers.http import HttpClient
 
 REPO = "acme/widgets"
 SQLITE_ONLY = pytest.mark.parametrize("backend", ["sqlite"])

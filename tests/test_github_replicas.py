@@ -10,13 +10,11 @@ import sys
 
 import pytest
 import sqlalchemy as sa
+from github_support import TOKEN
 
 from conftest import REPO_ROOT
-from scrapers.fake_github import FakeGitHub
-from scrapers.github_truth import differences, duplicate_keys, table_counts
-
-sys.path.insert(0, str(REPO_ROOT / "tests" / "workers"))
-from github_support import TOKEN
+from scrapesched.scrapers.fake_github import FakeGitHub
+from scrapesched.scrapers.github_truth import differences, duplicate_keys, table_counts
 
 REPOS = ["apache/cloudstack", "acme/widgets"]
 WORKER = REPO_ROOT / "tests" / "workers" / "github_replica.py"

@@ -4,14 +4,13 @@ truth on every backend, incremental runs cost almost nothing, newest snapshots w
 from __future__ import annotations
 
 import random
-import sys
 from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
+from github_support import JobRunner, github_settings
 
-from conftest import REPO_ROOT
-from db.schema import (
+from scrapesched.db.schema import (
     flaky_tests_summary,
     pr_approvals,
     pr_codecov_comments,
@@ -19,14 +18,11 @@ from db.schema import (
     pr_states,
     scrape_cursors,
 )
-from scrapers.fake_github import FakeGitHub, RequestRecord
-from scrapers.fake_github_comments import TRILLIAN_BOT, CodecovSpec
-from scrapers.github_errors import GitHubBadResponse
-from scrapers.github_truth import differences, duplicate_keys
-from scrapers.github_write import BundleWriter, PrBundle
-
-sys.path.insert(0, str(REPO_ROOT / "tests" / "workers"))
-from github_support import JobRunner, github_settings
+from scrapesched.scrapers.fake_github import FakeGitHub, RequestRecord
+from scrapesched.scrapers.fake_github_comments import TRILLIAN_BOT, CodecovSpec
+from scrapesched.scrapers.github_errors import GitHubBadResponse
+from scrapesched.scrapers.github_truth import differences, duplicate_keys
+from scrapesched.scrapers.github_write import BundleWriter, PrBundle
 
 REPOS = ["apache/cloudstack", "acme/widgets"]
 REPO = REPOS[0]

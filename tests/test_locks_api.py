@@ -4,22 +4,18 @@ and its single log line, and closing a backend."""
 from __future__ import annotations
 
 import hashlib
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from lock_helpers import LockEnv, lock_env, unique_name
 from structlog.testing import capture_logs
 
-import locks
-from conftest import REPO_ROOT
-from locks.mysql import lock_name
-from locks.postgres import advisory_key, lock_ids
-
-sys.path.insert(0, str(REPO_ROOT / "tests" / "workers"))
-from lock_helpers import LockEnv, lock_env, unique_name
+from scrapesched import locks
+from scrapesched.locks.mysql import lock_name
+from scrapesched.locks.postgres import advisory_key, lock_ids
 
 
 @pytest.fixture

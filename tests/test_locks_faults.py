@@ -20,18 +20,16 @@ import pymysql
 import pytest
 import redis
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
-
-import locks
-from conftest import REDIS_URL, REPO_ROOT, cli_env
-from db.engine import create_engine
-from db.scratch import MYSQL_ADMIN, POSTGRES_ADMIN
-from locks.mysql import MySQLBackend
-from locks.postgres import PostgresBackend, lock_ids
-
-sys.path.insert(0, str(REPO_ROOT / "tests" / "workers"))
 from lock_helpers import SERVER_ENVS, WORKER, LockEnv, RedisServer, closed_port, lock_env, silent_server, unique_name
+from sqlalchemy.engine import make_url
 from test_locks_fencing import results, stored, write
+
+from conftest import REDIS_URL, REPO_ROOT, cli_env
+from scrapesched import locks
+from scrapesched.db.engine import create_engine
+from scrapesched.db.scratch import MYSQL_ADMIN, POSTGRES_ADMIN
+from scrapesched.locks.mysql import MySQLBackend
+from scrapesched.locks.postgres import PostgresBackend, lock_ids
 
 BOUND_S = 5.5  # an acquire against a dead or hung server must fail within ~5 s
 

@@ -11,8 +11,8 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-import locks
-from db.retry import transaction
+from scrapesched import locks
+from scrapesched.db.retry import transaction
 
 results = sa.Table(
     "sst_results",

@@ -14,11 +14,9 @@ import time
 from pathlib import Path
 
 import pytest
+from lock_helpers import SERVER_ENVS, WORKER, lock_env, overlaps, unique_name
 
 from conftest import REPO_ROOT, cli_env
-
-sys.path.insert(0, str(REPO_ROOT / "tests" / "workers"))
-from lock_helpers import SERVER_ENVS, WORKER, lock_env, overlaps, unique_name
 
 PROCESSES = 8
 ACQUISITIONS = 200

@@ -13,12 +13,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-
-import locks
-from conftest import REPO_ROOT, cli_env
-
-sys.path.insert(0, str(REPO_ROOT / "tests" / "workers"))
 from lock_helpers import LOCK_ENVS, WORKER, LockEnv, lock_env, unique_name
+
+from conftest import REPO_ROOT, cli_env
+from scrapesched import locks
 
 
 def ttl_of(env: LockEnv) -> float:

@@ -9,9 +9,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from conftest import cli_env, scrapesched_cmd
-from db.engine import connect_engine
-from db.migrate import current_revision, head_revision, upgrade
-from db.schema import metadata
+from scrapesched.db.engine import connect_engine
+from scrapesched.db.migrate import current_revision, head_revision, upgrade
+from scrapesched.db.schema import metadata
 
 
 def test_migrate_twice_is_a_no_op(db_url: str) -> None:

@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from scrapers.parsers.codecov import (
+from scrapesched.scrapers.parsers.codecov import (
     CODECOV_LOGINS,
     CodecovReport,
     is_codecov_author,
     parse_codecov,
 )
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "codecov"
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "codecov"
 ALL_FIXTURES = sorted(path.name for path in FIXTURES.glob("*.md"))
 
 

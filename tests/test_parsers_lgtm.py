@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from scrapers.parsers.lgtm import is_lgtm
+from scrapesched.scrapers.parsers.lgtm import is_lgtm
 
 
 @pytest.mark.parametrize(

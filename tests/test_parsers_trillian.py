@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from scrapers.parsers.trillian import (
+from scrapesched.scrapers.parsers.trillian import (
     TrillianReport,
     TrillianTest,
     parse_trillian,
     split_environment,
 )
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "trillian"
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "trillian"
 LOGS = "https://github.com/blueorangutan/acs-prs/releases/download/trillian/"
 
 

@@ -174,7 +174,7 @@ def test_health_endpoints_and_metrics(engine: sa.Engine, tmp_path: Path) -> None
 def test_status_flags_a_shard_with_no_success_for_two_intervals(engine: sa.Engine, tmp_path: Path) -> None:
     from datetime import UTC, datetime, timedelta
 
-    from db.schema import job_runs
+    from scrapesched.db.schema import job_runs
 
     config = write_config(tmp_path / "c.toml", '[jobs.canary]\ninterval = "1h"\nshards = ["old", "fresh", "never"]\n')
     now = datetime.now(UTC)

@@ -16,8 +16,8 @@ import pytest
 import sqlalchemy as sa
 
 from conftest import REDIS_URL
-from db.clock import server_time
 from replicas import canary_rows, faketime_available, fleet, runs_of, wait_for, write_config
+from scrapesched.db.clock import server_time
 
 pytestmark = pytest.mark.slow
 

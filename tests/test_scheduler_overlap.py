@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from db.engine import connect_engine
-from db.migrate import upgrade
 from replicas import fleet, runs_of, write_config
+from scrapesched.db.engine import connect_engine
+from scrapesched.db.migrate import upgrade
 
 pytestmark = pytest.mark.slow
 

@@ -4,7 +4,6 @@ flush, never counted twice when a flush is retried, never lost when a flush fail
 from __future__ import annotations
 
 import socket
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -14,15 +13,12 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.exc import OperationalError
-
-from conftest import REPO_ROOT
-from db.schema import http_error_summary, telemetry_flushes
-from scheduler.context import Counters
-from scrapers.http import HttpClient, TransportFailure
-from scrapers.telemetry_buffer import TelemetryBuffer, run_observer
-
-sys.path.insert(0, str(REPO_ROOT / "tests" / "workers"))
 from telemetry_support import EndpointServer, ensure_flush_table, telemetry_responder
+
+from scrapesched.db.schema import http_error_summary, telemetry_flushes
+from scrapesched.scheduler.context import Counters
+from scrapesched.scrapers.http import HttpClient, TransportFailure
+from scrapesched.scrapers.telemetry_buffer import TelemetryBuffer, run_observer
 
 Key = tuple[str, int, str]
 

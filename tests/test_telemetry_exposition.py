@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from scrapers.exposition import (
+from scrapesched.scrapers.exposition import (
     ExpositionError,
     Extraction,
     Sample,

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import random
 import socket
-import sys
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -16,24 +15,6 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import event
 from structlog.testing import capture_logs
-
-from config.settings import Settings, load_settings
-from conftest import REPO_ROOT
-from db.schema import (
-    http_error_summary,
-    http_etags,
-    job_runs,
-    telemetry_flushes,
-    telemetry_hourly,
-    telemetry_samples,
-    telemetry_scrapes,
-    telemetry_series,
-)
-from scheduler.context import Services
-from scrapers.telemetry_buffer import buffer_for
-from scrapers.telemetry_jobs import SPECS, run_http_telemetry, run_retention, run_rollup
-
-sys.path.insert(0, str(REPO_ROOT / "tests" / "workers"))
 from telemetry_support import (
     JSON_PATHS,
     EndpointServer,
@@ -44,6 +25,21 @@ from telemetry_support import (
     run_context,
     telemetry_responder,
 )
+
+from scrapesched.config.settings import Settings, load_settings
+from scrapesched.db.schema import (
+    http_error_summary,
+    http_etags,
+    job_runs,
+    telemetry_flushes,
+    telemetry_hourly,
+    telemetry_samples,
+    telemetry_scrapes,
+    telemetry_series,
+)
+from scrapesched.scheduler.context import Services
+from scrapesched.scrapers.telemetry_buffer import buffer_for
+from scrapesched.scrapers.telemetry_jobs import SPECS, run_http_telemetry, run_retention, run_rollup
 
 T0 = datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
 ROLLUP = {"lookback_hours": 2, "max_hours": 48}
@@ -254,7 +250,7 @@ def test_a_rollup_from_fewer_samples_never_replaces_one_from_more(db: sa.Engine)
 
 
 def _now(db: sa.Engine) -> datetime:
-    from db.clock import server_time
+    from scrapesched.db.clock import server_time
 
     with db.connect() as conn:
         return server_time(conn)

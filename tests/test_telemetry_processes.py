@@ -14,19 +14,6 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-
-from conftest import REPO_ROOT, cli_env, scrapesched_cmd
-from db.schema import (
-    http_error_summary,
-    job_runs,
-    telemetry_flushes,
-    telemetry_samples,
-    telemetry_scrapes,
-    telemetry_series,
-)
-from replicas import fleet, wait_for, write_config
-
-sys.path.insert(0, str(REPO_ROOT / "tests" / "workers"))
 from telemetry_support import (
     JSON_PATHS,
     EndpointServer,
@@ -36,6 +23,17 @@ from telemetry_support import (
     recompute,
     rollups,
     telemetry_responder,
+)
+
+from conftest import REPO_ROOT, cli_env, scrapesched_cmd
+from replicas import fleet, wait_for, write_config
+from scrapesched.db.schema import (
+    http_error_summary,
+    job_runs,
+    telemetry_flushes,
+    telemetry_samples,
+    telemetry_scrapes,
+    telemetry_series,
 )
 
 pytestmark = pytest.mark.slow

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from config.errors import ConfigError
-from config.settings import Settings, load_settings
-from scheduler.builtin import default_registry
-from scheduler.plan import build_plan
+from scrapesched.config.errors import ConfigError
+from scrapesched.config.settings import Settings, load_settings
+from scrapesched.scheduler.builtin import default_registry
+from scrapesched.scheduler.plan import build_plan
 
 CONFIG = """
 [telemetry]

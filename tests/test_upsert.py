@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from config.errors import SchemaError
-from db import upsert
-from db.schema import http_error_summary, pr_states, test_results
+from scrapesched.config.errors import SchemaError
+from scrapesched.db import upsert
+from scrapesched.db.schema import http_error_summary, pr_states, test_results
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 

@@ -8,12 +8,10 @@ from collections import Counter
 
 import pytest
 import sqlalchemy as sa
+from upsert_worker import workload
 
 from conftest import REPO_ROOT, cli_env
-from db.schema import http_error_summary, pr_states
-
-sys.path.insert(0, str(REPO_ROOT / "tests" / "workers"))
-from upsert_worker import workload
+from scrapesched.db.schema import http_error_summary, pr_states
 
 PROCESSES = 8
 UPSERTS_EACH = 5000

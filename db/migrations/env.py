@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from db.schema import metadata
+from scrapesched.db.schema import metadata
 
 config = context.config
 

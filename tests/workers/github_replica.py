@@ -11,15 +11,11 @@ from __future__ import annotations
 import json
 import random
 import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from github_support import JobRunner
 
-from config.settings import load_settings
-from db.engine import connect_engine
+from scrapesched.config.settings import load_settings
+from scrapesched.db.engine import connect_engine
 
 
 def main() -> int:

@@ -12,11 +12,11 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from config.settings import Settings, load_settings
-from scheduler.context import RunContext, Services
-from scrapers.fake_github import FakeGitHub
-from scrapers.github_client import GitHubClient
-from scrapers.github_jobs import GITHUB_SERVICE, SPECS
+from scrapesched.config.settings import Settings, load_settings
+from scrapesched.scheduler.context import RunContext, Services
+from scrapesched.scrapers.fake_github import FakeGitHub
+from scrapesched.scrapers.github_client import GitHubClient
+from scrapesched.scrapers.github_jobs import GITHUB_SERVICE, SPECS
 
 TOKEN = "ghp_plantedSecretToken0123456789abcdefXYZ"
 JOBS = {spec.name: spec for spec in SPECS}

@@ -25,10 +25,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-import locks
-from config.log_setup import configure_logging
-from db.engine import connect_engine
-from db.retry import transaction
+from scrapesched import locks
+from scrapesched.config.log_setup import configure_logging
+from scrapesched.db.engine import connect_engine
+from scrapesched.db.retry import transaction
 
 RESULTS = sa.table("sst_results", sa.column("name"), sa.column("value"), sa.column("token"))
 

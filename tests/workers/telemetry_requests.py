@@ -18,9 +18,9 @@ from collections import Counter
 
 import structlog
 
-from db.engine import connect_engine
-from scrapers.http import HttpClient, TransportFailure
-from scrapers.telemetry_buffer import FlushResult, Key, TelemetryBuffer
+from scrapesched.db.engine import connect_engine
+from scrapesched.scrapers.http import HttpClient, TransportFailure
+from scrapesched.scrapers.telemetry_buffer import FlushResult, Key, TelemetryBuffer
 
 
 def main() -> None:

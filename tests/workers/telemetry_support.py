@@ -30,9 +30,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from config.settings import Settings
-from db.schema import metadata, telemetry_flushes, telemetry_hourly, telemetry_samples
-from scheduler.context import RunContext, Services
+from scrapesched.config.settings import Settings
+from scrapesched.db.schema import metadata, telemetry_flushes, telemetry_hourly, telemetry_samples
+from scrapesched.scheduler.context import RunContext, Services
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,9 @@ import random
 import sys
 from datetime import UTC, datetime, timedelta
 
-from db import transaction, upsert
-from db.engine import connect_engine
-from db.schema import http_error_summary, pr_states
+from scrapesched.db import transaction, upsert
+from scrapesched.db.engine import connect_engine
+from scrapesched.db.schema import http_error_summary, pr_states
 
 HOSTS = [f"host{i}.example" for i in range(10)]
 STATUSES = [200, 304, 404, 500, 502]

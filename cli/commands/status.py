@@ -10,13 +10,13 @@ from datetime import datetime, timedelta
 import click
 import sqlalchemy as sa
 
-from db.clock import server_time
-from db.migrate import require_head
-from db.schema import job_runs
-from scheduler.app import App
-from scheduler.builtin import default_registry
-from scheduler.plan import PlannedJob, build_plan
-from scheduler.runs import lease_name, utc
+from scrapesched.cli.app import App
+from scrapesched.db.clock import server_time
+from scrapesched.db.migrate import require_head
+from scrapesched.db.schema import job_runs
+from scrapesched.scheduler.builtin import default_registry
+from scrapesched.scheduler.plan import PlannedJob, build_plan
+from scrapesched.scheduler.runs import lease_name, utc
 
 
 def _interval(p: PlannedJob, now: datetime) -> timedelta | None:

@@ -12,11 +12,11 @@ from importlib.metadata import PackageNotFoundError, version
 import click
 import structlog
 
-from config.errors import ScrapeschedError
-from config.log_setup import configure_logging
-from config.settings import load_settings
-from scheduler.app import App, secrets_of
-from scheduler.commands import all_commands
+from scrapesched.cli.app import App, secrets_of
+from scrapesched.cli.commands import all_commands
+from scrapesched.config.errors import ScrapeschedError
+from scrapesched.config.log_setup import configure_logging
+from scrapesched.config.settings import load_settings
 
 EXIT_INTERNAL = 70
 

@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 
 import click
 
-from scheduler.app import App
-from scheduler.builtin import default_registry
-from scheduler.plan import PlannedJob, build_plan
+from scrapesched.cli.app import App
+from scrapesched.scheduler.builtin import default_registry
+from scrapesched.scheduler.plan import PlannedJob, build_plan
 
 
 def _row(p: PlannedJob, now: datetime) -> dict[str, object]:

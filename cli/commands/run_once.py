@@ -10,15 +10,15 @@ from typing import TYPE_CHECKING
 
 import click
 
-from config.errors import ConfigError
-from db.clock import server_time
-from db.migrate import require_head
-from scheduler.app import App
-from scheduler.builtin import default_registry
-from scheduler.plan import build_plan
+from scrapesched.cli.app import App
+from scrapesched.config.errors import ConfigError
+from scrapesched.db.clock import server_time
+from scrapesched.db.migrate import require_head
+from scrapesched.scheduler.builtin import default_registry
+from scrapesched.scheduler.plan import build_plan
 
 if TYPE_CHECKING:
-    from scheduler.runner import Outcome
+    from scrapesched.scheduler.runner import Outcome
 
 EXIT_FAILED = 1
 EXIT_BUSY = 75  # EX_TEMPFAIL: try again later
@@ -41,9 +41,9 @@ def _parse_params(pairs: tuple[str, ...]) -> dict[str, str]:
 @click.pass_obj
 def command(app: App, job: str, shards: tuple[str, ...], params: tuple[str, ...]) -> int:
     """Run JOB now on this machine (trigger `manual`), still claimed and leased like a scheduled fire."""
-    from scheduler.context import Services
-    from scheduler.metrics import Metrics
-    from scheduler.runner import Runner
+    from scrapesched.scheduler.context import Services
+    from scrapesched.scheduler.metrics import Metrics
+    from scrapesched.scheduler.runner import Runner
 
     settings = app.require_settings()
     plan = {p.name: p for p in build_plan(settings, default_registry())}

@@ -9,7 +9,7 @@ from types import FrameType
 import click
 import structlog
 
-from scheduler.app import App
+from scrapesched.cli.app import App
 
 log = structlog.get_logger("run")
 
@@ -19,14 +19,14 @@ log = structlog.get_logger("run")
 @click.pass_obj
 def command(app: App, instance_id: str | None) -> None:
     """Run the scheduler: every fire of every job shard runs once across all replicas."""
-    from db.migrate import require_head
-    from scheduler.builtin import default_registry
-    from scheduler.context import Services
-    from scheduler.health import HealthServer
-    from scheduler.metrics import Metrics
-    from scheduler.plan import build_plan
-    from scheduler.runner import Runner
-    from scheduler.service import SchedulerService
+    from scrapesched.db.migrate import require_head
+    from scrapesched.scheduler.builtin import default_registry
+    from scrapesched.scheduler.context import Services
+    from scrapesched.scheduler.health import HealthServer
+    from scrapesched.scheduler.metrics import Metrics
+    from scrapesched.scheduler.plan import build_plan
+    from scrapesched.scheduler.runner import Runner
+    from scrapesched.scheduler.service import SchedulerService
 
     if instance_id:
         app.settings = app.require_settings().model_copy(update={"instance_id": instance_id})

@@ -8,13 +8,13 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import make_url
 
-from config.redact import Redactor
+from scrapesched.config.redact import Redactor
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
-    from config.settings import Settings
-    from locks import LockBackend
+    from scrapesched.config.settings import Settings
+    from scrapesched.locks import LockBackend
 
 
 def secrets_of(settings: Settings) -> list[str]:
@@ -57,7 +57,7 @@ class App:
     def engine(self) -> Engine:
         """The database engine, connected once (DatabaseUnavailable when it cannot be reached)."""
         if self._engine is None:
-            from db.engine import connect_engine
+            from scrapesched.db.engine import connect_engine
 
             settings = self.require_settings()
             self._engine = connect_engine(settings.database_url, connect_timeout=settings.db_connect_timeout)
@@ -66,7 +66,7 @@ class App:
     def locks(self) -> LockBackend:
         """The lease backend named by ``lock_url`` (tokens in the main database)."""
         if self._locks is None:
-            import locks
+            from scrapesched import locks
 
             settings = self.require_settings()
             self._locks = locks.connect(settings.lock_url, engine=self.engine(), holder_id=settings.instance_id)

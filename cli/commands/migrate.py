@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 import structlog
 
-from db.migrate import upgrade, upgrade_sql
-from scheduler.app import App
+from scrapesched.cli.app import App
+from scrapesched.db.migrate import upgrade, upgrade_sql
 
 log = structlog.get_logger("migrate")
 
