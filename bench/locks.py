@@ -52,8 +52,8 @@ from scrapesched import locks  # noqa: E402
 from scrapesched.config.log_setup import configure_logging  # noqa: E402
 from scrapesched.db import connect_engine  # noqa: E402
 from scrapesched.db.migrate import upgrade  # noqa: E402
-from scrapesched.db.scratch import MYSQL_ADMIN, POSTGRES_ADMIN, scratch_database  # noqa: E402
 from scrapesched.locks.base import POLL_FIRST_S, POLL_MAX_S  # noqa: E402
+from scrapesched.testing.scratch import MYSQL_ADMIN, POSTGRES_ADMIN, scratch_database  # noqa: E402
 
 REDIS_URL = os.environ.get("SSTEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 BACKENDS = (

@@ -77,7 +77,6 @@ from scrapesched.db.migrate import upgrade
 from scrapesched.db.retry import transaction
 from scrapesched.db.schema import job_runs
 from scrapesched.db.schema import locks as locks_table
-from scrapesched.db.scratch import scratch_database
 from scrapesched.locks.base import Lease
 from scrapesched.scheduler import canary, runs
 from scrapesched.scheduler.builtin import default_registry
@@ -86,6 +85,7 @@ from scrapesched.scheduler.metrics import Metrics
 from scrapesched.scheduler.plan import INTERVAL_ANCHOR, PlannedJob, build_plan
 from scrapesched.scheduler.registry import JobSpec
 from scrapesched.scheduler.runner import Runner
+from scrapesched.testing.scratch import scratch_database
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 REDIS_URL = os.environ.get("SSTEST_REDIS_URL", "redis://127.0.0.1:6379/0")

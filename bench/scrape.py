@@ -33,10 +33,10 @@ from scrapesched.config.settings import Settings, load_settings
 from scrapesched.db.engine import connect_engine
 from scrapesched.db.migrate import upgrade
 from scrapesched.scheduler.context import RunContext, Services
-from scrapesched.scrapers.fake_github import FakeGitHub, Truth
-from scrapesched.scrapers.github_client import GitHubClient
-from scrapesched.scrapers.github_jobs import GITHUB_SERVICE, run_github_prs
-from scrapesched.scrapers.github_truth import differences
+from scrapesched.scrapers.github.client import GitHubClient
+from scrapesched.scrapers.github.jobs import GITHUB_SERVICE, run_github_prs
+from scrapesched.testing.fake_github import FakeGitHub, Truth
+from scrapesched.testing.truth import differences
 
 REPOS = ["apache/cloudstack", "acme/widgets"]
 TOKEN = "ghp_benchmarkToken000000000000000000000"

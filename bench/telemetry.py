@@ -45,9 +45,9 @@ import structlog
 
 from scrapesched.db import connect_engine
 from scrapesched.db.migrate import upgrade
-from scrapesched.db.scratch import scratch_database
 from scrapesched.scrapers.http import HttpClient, RequestRecord
-from scrapesched.scrapers.telemetry_buffer import TelemetryBuffer
+from scrapesched.scrapers.telemetry.buffer import TelemetryBuffer
+from scrapesched.testing.scratch import scratch_database
 
 BACKENDS = ("sqlite", "mariadb", "postgres")
 BODY = b'{"ok": true, "items": [1, 2, 3]}'

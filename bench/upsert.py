@@ -43,7 +43,7 @@ import sqlalchemy as sa
 from scrapesched.db import UpsertResult, connect_engine, transaction, upsert
 from scrapesched.db.migrate import upgrade
 from scrapesched.db.schema import natural_key, test_results
-from scrapesched.db.scratch import scratch_database
+from scrapesched.testing.scratch import scratch_database
 
 BACKENDS = ("sqlite", "mariadb", "postgres")
 

@@ -8,7 +8,7 @@ from scrapesched.scheduler import canary
 from scrapesched.scheduler.registry import JobSpec, Registry
 
 # Modules that export ``SPECS: list[JobSpec]`` (scraper jobs); a missing one is skipped.
-JOB_MODULES = ("scrapesched.scrapers.github_jobs", "scrapesched.scrapers.telemetry_jobs")
+JOB_MODULES = ("scrapesched.scrapers.github.jobs", "scrapesched.scrapers.telemetry.jobs")
 
 
 def default_registry() -> Registry:

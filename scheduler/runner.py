@@ -217,7 +217,7 @@ class Runner:
 
     def _flush_telemetry(self) -> None:
         """Write this process's buffered HTTP summary after every run (one statement; never raises)."""
-        from scrapesched.scrapers.telemetry_buffer import flush_telemetry
+        from scrapesched.scrapers.telemetry.buffer import flush_telemetry
 
         flush_telemetry(self.services, self.engine, self.settings)
 

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from scrapesched.db.engine import connect_engine
 from scrapesched.db.migrate import upgrade
-from scrapesched.db.scratch import BACKENDS, MYSQL_ADMIN, POSTGRES_ADMIN, scratch_database  # noqa: F401 (re-exported to tests)
+from scrapesched.testing.scratch import BACKENDS, MYSQL_ADMIN, POSTGRES_ADMIN, scratch_database  # noqa: F401 (re-exported to tests)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = REPO_ROOT / "tests" / "fixtures"

@@ -20,8 +20,8 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from scrapesched.scrapers.fake_github import FakeGitHub
-from scrapesched.scrapers.fake_github_comments import (
+from scrapesched.testing.fake_github import FakeGitHub
+from scrapesched.testing.fake_github_comments import (
     CODECOV_BOT,
     TRILLIAN_BOT,
     CodecovSpec,
@@ -539,7 +539,7 @@ def test_render_codecov_reproduces_the_real_2025_and_2020_headers() -> None:
 # ---- command line ------------------------------------------------------------------------------------
 
 
-FAKE_MODULE = [sys.executable, "-m", "scrapesched.scrapers.fake_github"]
+FAKE_MODULE = [sys.executable, "-m", "scrapesched.testing.fake_github"]
 
 
 def test_module_entry_point_serves_until_sigterm() -> None:

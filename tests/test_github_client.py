@@ -16,13 +16,13 @@ from github_support import TOKEN, JobRunner, github_settings
 from structlog.testing import capture_logs
 
 from scrapesched.db.schema import metadata, rate_limits, scrape_cursors
-from scrapesched.scrapers.fake_github import FakeGitHub
-from scrapesched.scrapers.github_auth import AppTokens, Credential
-from scrapesched.scrapers.github_budget import RateBudget
-from scrapesched.scrapers.github_client import GitHubClient
-from scrapesched.scrapers.github_errors import GitHubAuthError, GitHubBadResponse, GitHubNotFound, GitHubRateLimited
-from scrapesched.scrapers.github_truth import differences
+from scrapesched.scrapers.github.auth import AppTokens, Credential
+from scrapesched.scrapers.github.budget import RateBudget
+from scrapesched.scrapers.github.client import GitHubClient
+from scrapesched.scrapers.github.errors import GitHubAuthError, GitHubBadResponse, GitHubNotFound, GitHubRateLimited
 from scrapesched.scrapers.http import HttpClient
+from scrapesched.testing.fake_github import FakeGitHub
+from scrapesched.testing.truth import differences
 
 REPO = "acme/widgets"
 SQLITE_ONLY = pytest.mark.parametrize("backend", ["sqlite"])

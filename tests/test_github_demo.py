@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import cli_env, run_cli
-from scrapesched.scrapers.demo import DEMO_TOKEN
+from scrapesched.cli.demo import DEMO_TOKEN
 
 
 @pytest.mark.slow

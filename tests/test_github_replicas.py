@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from github_support import TOKEN
 
 from conftest import REPO_ROOT
-from scrapesched.scrapers.fake_github import FakeGitHub
-from scrapesched.scrapers.github_truth import differences, duplicate_keys, table_counts
+from scrapesched.testing.fake_github import FakeGitHub
+from scrapesched.testing.truth import differences, duplicate_keys, table_counts
 
 REPOS = ["apache/cloudstack", "acme/widgets"]
 WORKER = REPO_ROOT / "tests" / "workers" / "github_replica.py"

@@ -11,7 +11,7 @@ import pytest
 
 from conftest import FIXTURES
 from scrapesched.db.schema import HYPERVISOR_LEN, TEST_NAME_LEN
-from scrapesched.scrapers.github_rows import (
+from scrapesched.scrapers.github.rows import (
     CommentFact,
     classify_comment,
     codecov_row,
@@ -20,7 +20,7 @@ from scrapesched.scrapers.github_rows import (
     review_rows,
     trillian_rows,
 )
-from scrapesched.scrapers.github_write import latest_codecov
+from scrapesched.scrapers.github.write import latest_codecov
 
 BOTS: dict[str, Any] = {"trillian_bot": "blueorangutan", "codecov_bots": frozenset({"codecov[bot]", "codecov-io"})}
 WHEN = "2024-03-01T10:00:00Z"

@@ -18,11 +18,11 @@ from scrapesched.db.schema import (
     pr_states,
     scrape_cursors,
 )
-from scrapesched.scrapers.fake_github import FakeGitHub, RequestRecord
-from scrapesched.scrapers.fake_github_comments import TRILLIAN_BOT, CodecovSpec
-from scrapesched.scrapers.github_errors import GitHubBadResponse
-from scrapesched.scrapers.github_truth import differences, duplicate_keys
-from scrapesched.scrapers.github_write import BundleWriter, PrBundle
+from scrapesched.scrapers.github.errors import GitHubBadResponse
+from scrapesched.scrapers.github.write import BundleWriter, PrBundle
+from scrapesched.testing.fake_github import FakeGitHub, RequestRecord
+from scrapesched.testing.fake_github_comments import TRILLIAN_BOT, CodecovSpec
+from scrapesched.testing.truth import differences, duplicate_keys
 
 REPOS = ["apache/cloudstack", "acme/widgets"]
 REPO = REPOS[0]

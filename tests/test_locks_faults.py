@@ -27,9 +27,9 @@ from test_locks_fencing import results, stored, write
 from conftest import REDIS_URL, REPO_ROOT, cli_env
 from scrapesched import locks
 from scrapesched.db.engine import create_engine
-from scrapesched.db.scratch import MYSQL_ADMIN, POSTGRES_ADMIN
 from scrapesched.locks.mysql import MySQLBackend
 from scrapesched.locks.postgres import PostgresBackend, lock_ids
+from scrapesched.testing.scratch import MYSQL_ADMIN, POSTGRES_ADMIN
 
 BOUND_S = 5.5  # an acquire against a dead or hung server must fail within ~5 s
 

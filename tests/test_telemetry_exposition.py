@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from scrapesched.scrapers.exposition import (
+from scrapesched.scrapers.parsers.exposition import (
     ExpositionError,
     Extraction,
     Sample,

@@ -38,8 +38,8 @@ from scrapesched.db.schema import (
     telemetry_series,
 )
 from scrapesched.scheduler.context import Services
-from scrapesched.scrapers.telemetry_buffer import buffer_for
-from scrapesched.scrapers.telemetry_jobs import SPECS, run_http_telemetry, run_retention, run_rollup
+from scrapesched.scrapers.telemetry.buffer import buffer_for
+from scrapesched.scrapers.telemetry.jobs import SPECS, run_http_telemetry, run_retention, run_rollup
 
 T0 = datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
 ROLLUP = {"lookback_hours": 2, "max_hours": 48}

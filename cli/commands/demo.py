@@ -19,7 +19,7 @@ from scrapesched.cli.app import App
 @click.pass_obj
 def command(app: App, prs: int, replicas: int, interval: float, keep: bool) -> int:
     """Run the whole system offline against a fake GitHub and check the result (under a minute)."""
-    from scrapesched.scrapers.demo import DemoOptions, run_demo
+    from scrapesched.cli.demo import DemoOptions, run_demo
 
     result = run_demo(DemoOptions(prs=prs, replicas=replicas, interval=interval, keep=keep), click.echo)
     if keep and result.workdir is not None:

@@ -14,9 +14,9 @@ from sqlalchemy import Engine
 
 from scrapesched.config.settings import Settings, load_settings
 from scrapesched.scheduler.context import RunContext, Services
-from scrapesched.scrapers.fake_github import FakeGitHub
-from scrapesched.scrapers.github_client import GitHubClient
-from scrapesched.scrapers.github_jobs import GITHUB_SERVICE, SPECS
+from scrapesched.scrapers.github.client import GitHubClient
+from scrapesched.scrapers.github.jobs import GITHUB_SERVICE, SPECS
+from scrapesched.testing.fake_github import FakeGitHub
 
 TOKEN = "ghp_plantedSecretToken0123456789abcdefXYZ"
 JOBS = {spec.name: spec for spec in SPECS}

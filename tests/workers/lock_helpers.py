@@ -27,7 +27,7 @@ from conftest import REDIS_URL, REPO_ROOT
 from scrapesched import locks
 from scrapesched.db.engine import connect_engine
 from scrapesched.db.schema import locks as locks_table
-from scrapesched.db.scratch import MYSQL_ADMIN, POSTGRES_ADMIN, create_scratch, drop_scratch
+from scrapesched.testing.scratch import MYSQL_ADMIN, POSTGRES_ADMIN, create_scratch, drop_scratch
 
 # Lock backend -> database that keeps its tokens (and, for ``table``, its leases).
 LOCK_ENVS = {

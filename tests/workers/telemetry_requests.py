@@ -20,7 +20,7 @@ import structlog
 
 from scrapesched.db.engine import connect_engine
 from scrapesched.scrapers.http import HttpClient, TransportFailure
-from scrapesched.scrapers.telemetry_buffer import FlushResult, Key, TelemetryBuffer
+from scrapesched.scrapers.telemetry.buffer import FlushResult, Key, TelemetryBuffer
 
 
 def main() -> None:

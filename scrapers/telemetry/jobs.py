@@ -2,7 +2,7 @@
 ``telemetry_rollup`` consolidates raw samples into hourly rows, ``retention`` deletes old rows.
 
 - ``http_telemetry``: GET the endpoint (through the one ``HttpClient``, so the request is counted in the
-  per-host HTTP summary too), extract samples (``scrapers.exposition``), store each series once in
+  per-host HTTP summary too), extract samples (``scrapers.parsers.exposition``), store each series once in
   ``telemetry_series`` and each sample once per (series, bucket) in ``telemetry_samples``, where the bucket
   is the fire's nominal time (``ctx.scheduled_for``, the same on every replica) or the start of the
   endpoint's ``interval``. Replicas that scrape the same endpoint for the same bucket store one sample:
@@ -43,9 +43,9 @@ from scrapesched.db.schema import (
 from scrapesched.db.upsert import upsert
 from scrapesched.scheduler.context import RunContext
 from scrapesched.scheduler.registry import JobSpec, Param
-from scrapesched.scrapers.exposition import ExpositionError, Extraction, extract, with_labels
 from scrapesched.scrapers.http import Hook, HttpClient, RequestRecord, TransportFailure, error_type_of
-from scrapesched.scrapers.telemetry_buffer import buffer_for, run_observer
+from scrapesched.scrapers.parsers.exposition import ExpositionError, Extraction, extract, with_labels
+from scrapesched.scrapers.telemetry.buffer import buffer_for, run_observer
 
 HTTP_SERVICE = "telemetry_http"
 HOUR = timedelta(hours=1)

@@ -1,7 +1,7 @@
 """The GitHub jobs, one shard per repository of ``settings.repos``:
 
 - ``github_prs``: incremental sync of pull requests and their labels, reviews, LGTM comments, Codecov
-  reports and Trillian results (``scrapers.github_sync.RepoSync``);
+  reports and Trillian results (``scrapers.github.sync.RepoSync``);
 - ``pr_states_refresh``: re-checks the pull requests still open in the database (``RefreshSync``);
 - ``flaky_tests_summary``: aggregates ``test_results`` into ``flaky_tests_summary``.
 
@@ -21,12 +21,12 @@ import structlog
 from scrapesched.config.settings import Settings
 from scrapesched.scheduler.context import RunContext
 from scrapesched.scheduler.registry import JobSpec, Param
-from scrapesched.scrapers.github_client import GitHubClient, GitHubSession, run_observer
-from scrapesched.scrapers.github_flaky import summarise_flaky_tests
-from scrapesched.scrapers.github_sync import RefreshSync, RepoSync, SyncEnv
+from scrapesched.scrapers.github.client import GitHubClient, GitHubSession, run_observer
+from scrapesched.scrapers.github.flaky import summarise_flaky_tests
+from scrapesched.scrapers.github.sync import RefreshSync, RepoSync, SyncEnv
 from scrapesched.scrapers.http import Hook
 
-log = structlog.get_logger("scrapesched.scrapers.github_jobs")
+log = structlog.get_logger("scrapesched.scrapers.github.jobs")
 
 GITHUB_SERVICE = "github"
 
@@ -44,7 +44,7 @@ def client_factory(settings: Settings, engine: Any, hooks: Iterable[Hook] = ()) 
 
 def _telemetry_hooks(ctx: RunContext) -> list[Hook]:
     try:
-        from scrapesched.scrapers.telemetry_buffer import buffer_for
+        from scrapesched.scrapers.telemetry.buffer import buffer_for
     except ImportError:  # telemetry not installed in this build
         return []
     return [buffer_for(ctx).record]

@@ -2,7 +2,7 @@
 
 We never mock GitHub with patched functions: tests and the demo talk HTTP to this server. It holds an
 in-memory state (repositories, pull requests, labels, reviews, issue comments including the Codecov and
-Trillian bot comments rendered by :mod:`scrapers.fake_github_comments`), serves it with GitHub's JSON
+Trillian bot comments rendered by :mod:`scrapesched.testing.fake_github_comments`), serves it with GitHub's JSON
 shapes, pagination (``Link`` headers with ``/repositories/{id}/...`` URLs), weak ETags and ``304``,
 per-token primary rate limits, and faults armed from tests (5xx bursts, secondary rate limits,
 truncated JSON, dropped connections, latency). ``truth(repo)`` says what a correct scraper must store.
@@ -17,7 +17,7 @@ Two clocks, on purpose:
 
 Standard library only (``http.server.ThreadingHTTPServer`` on 127.0.0.1 in a background thread), but
 PyJWT to check GitHub App JWTs on ``POST /app/installations/{id}/access_tokens``.
-Run ``python -m scrapesched.scrapers.fake_github --port 8765 --repos a/b,c/d --prs 20 --seed 1`` to serve
+Run ``python -m scrapesched.testing.fake_github --port 8765 --repos a/b,c/d --prs 20 --seed 1`` to serve
 seeded data until SIGTERM.
 """
 
@@ -46,7 +46,7 @@ from types import FrameType
 from typing import Any, Literal, cast
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
-from scrapesched.scrapers.fake_github_comments import (
+from scrapesched.testing.fake_github_comments import (
     CODECOV_BOT,
     TRILLIAN_BOT,
     CodecovSpec,
@@ -1842,7 +1842,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m scrapesched.scrapers.fake_github", description="Serve a seeded fake GitHub until SIGTERM."
+        prog="python -m scrapesched.testing.fake_github", description="Serve a seeded fake GitHub until SIGTERM."
     )
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0: any free port)")
     parser.add_argument("--repos", default="apache/cloudstack,acme/widgets", help="comma-separated owner/name")

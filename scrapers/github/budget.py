@@ -29,9 +29,9 @@ from sqlalchemy import Engine
 from scrapesched.db.retry import transaction
 from scrapesched.db.schema import rate_limits
 from scrapesched.db.upsert import upsert
-from scrapesched.scrapers.github_auth import Credential
+from scrapesched.scrapers.github.auth import Credential
 
-log = structlog.get_logger("scrapers.github_budget")
+log = structlog.get_logger("scrapers.github.budget")
 
 RESOURCE = "core"
 SYNC_EVERY_S = 2.0

@@ -1,7 +1,7 @@
 """Where GitHub credentials come from: one token, several tokens used one at a time, or a GitHub App.
 
 - ``StaticTokens``: ``GITHUB_TOKEN`` and/or ``SCRAPESCHED_GITHUB_TOKENS``. The list is an order of
-  preference, not a pool: the rate-limit budget (``scrapers.github_budget``) always picks the first token
+  preference, not a pool: the rate-limit budget (``scrapers.github.budget``) always picks the first token
   that is not exhausted, so the whole fleet uses one token until it runs out. GitHub's terms forbid
   rotating tokens to get around its rate limits; a second token is a fallback, not extra capacity.
 - ``AppTokens``: a GitHub App's installation token, the supported way to more quota. A JWT signed with the
@@ -27,7 +27,7 @@ from typing import Protocol
 import jwt
 
 from scrapesched.config.errors import ConfigError
-from scrapesched.scrapers.github_errors import GitHubAuthError, GitHubBadResponse, describe_request
+from scrapesched.scrapers.github.errors import GitHubAuthError, GitHubBadResponse, describe_request
 from scrapesched.scrapers.http import HttpClient
 
 ANONYMOUS = "anonymous"

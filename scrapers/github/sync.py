@@ -42,13 +42,13 @@ from sqlalchemy import Connection, Engine
 from scrapesched.db.clock import db_now, server_time
 from scrapesched.db.schema import pr_health_labels, pr_states
 from scrapesched.scheduler.context import RunCancelled
-from scrapesched.scrapers.github_client import Fetched, GitHubSession
-from scrapesched.scrapers.github_errors import GitHubBadResponse, GitHubNotFound, describe_request
-from scrapesched.scrapers.github_etags import Cached
-from scrapesched.scrapers.github_rows import CommentFact, classify_comment, label_names, parse_time
-from scrapesched.scrapers.github_write import COMMENTS, PULLS, BundleWriter, Cursor, PrBundle, read_cursor, write_cursor
+from scrapesched.scrapers.github.client import Fetched, GitHubSession
+from scrapesched.scrapers.github.errors import GitHubBadResponse, GitHubNotFound, describe_request
+from scrapesched.scrapers.github.etags import Cached
+from scrapesched.scrapers.github.rows import CommentFact, classify_comment, label_names, parse_time
+from scrapesched.scrapers.github.write import COMMENTS, PULLS, BundleWriter, Cursor, PrBundle, read_cursor, write_cursor
 
-log = structlog.get_logger("scrapers.github_sync")
+log = structlog.get_logger("scrapers.github.sync")
 
 LOOKAHEAD_PAGES = 3  # pull request pages fetched (with their reviews) ahead of the one being written
 MAX_PENDING_PAGES = 30  # while the comment feed is still being read, pages wait for it up to this many

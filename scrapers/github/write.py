@@ -33,8 +33,8 @@ from scrapesched.db.schema import (
     test_results,
 )
 from scrapesched.db.upsert import upsert
-from scrapesched.scrapers.github_etags import EtagStore
-from scrapesched.scrapers.github_rows import (
+from scrapesched.scrapers.github.etags import EtagStore
+from scrapesched.scrapers.github.rows import (
     CommentFact,
     codecov_row,
     label_names,

@@ -24,7 +24,7 @@ from scrapesched.db.schema import (
     pr_trillian_comments,
     test_results,
 )
-from scrapesched.scrapers.fake_github import Truth
+from scrapesched.testing.fake_github import Truth
 
 SEED_TABLES: tuple[Table, ...] = (
     pr_states,

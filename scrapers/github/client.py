@@ -9,7 +9,7 @@ One GET (``GitHubSession.get``):
 
 1. the stored validator of the URL (``http_etags``) is sent as ``If-None-Match``; a 304 is answered from
    the stored body and Link header and costs no rate limit;
-2. the rate-limit budget picks the credential and the pacing wait (``scrapers.github_budget``);
+2. the rate-limit budget picks the credential and the pacing wait (``scrapers.github.budget``);
 3. 5xx and transport errors are retried by ``HttpClient`` (bounded, with backoff);
 4. a secondary rate limit (403/429 with ``Retry-After`` or GitHub's message) waits as told, or
    ``github_secondary_wait`` doubled on each repeat; an exhausted primary limit marks the token exhausted
@@ -37,9 +37,9 @@ import httpx
 import structlog
 
 from scrapesched.cli.app import github_token_list
-from scrapesched.scrapers.github_auth import Credential, TokenSource, token_source
-from scrapesched.scrapers.github_budget import RateBudget
-from scrapesched.scrapers.github_errors import (
+from scrapesched.scrapers.github.auth import Credential, TokenSource, token_source
+from scrapesched.scrapers.github.budget import RateBudget
+from scrapesched.scrapers.github.errors import (
     GitHubAuthError,
     GitHubBadResponse,
     GitHubError,
@@ -48,7 +48,7 @@ from scrapesched.scrapers.github_errors import (
     GitHubRateLimited,
     describe_request,
 )
-from scrapesched.scrapers.github_etags import Cached, EtagStore, etag_row, needs_touch
+from scrapesched.scrapers.github.etags import Cached, EtagStore, etag_row, needs_touch
 from scrapesched.scrapers.http import Hook, HttpClient, RequestRecord
 
 if TYPE_CHECKING:

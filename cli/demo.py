@@ -29,8 +29,8 @@ import sqlalchemy as sa
 from scrapesched.db.clock import server_time
 from scrapesched.db.engine import connect_engine
 from scrapesched.db.schema import job_runs
-from scrapesched.scrapers.fake_github import FakeGitHub
-from scrapesched.scrapers.github_truth import differences, duplicate_keys, table_counts
+from scrapesched.testing.fake_github import FakeGitHub
+from scrapesched.testing.truth import differences, duplicate_keys, table_counts
 
 DEMO_REPOS = ("apache/cloudstack", "acme/widgets")
 DEMO_TOKEN = "ghp_demoTokenNotASecret0000000000000000"
