@@ -30,6 +30,7 @@ from sqlalchemy.dialects import mysql
 from sqlalchemy.sql import column as sa_column
 
 from scrapesched.db.types import BigId, KeyString, UTCDateTime
+from scrapesched.db.vocabulary import RunStatus, Trigger
 
 metadata = MetaData(
     naming_convention={
@@ -252,8 +253,8 @@ locks = Table(
     info={"key": ("name",)},
 )
 
-RUN_TRIGGERS = ("schedule", "manual", "recovery")
-RUN_STATUSES = ("running", "succeeded", "failed", "abandoned", "skipped")
+RUN_TRIGGERS = tuple(t.value for t in Trigger)
+RUN_STATUSES = tuple(s.value for s in RunStatus)
 
 # One row per claimed fire of a job shard. The UNIQUE key is the claim: every replica computes the same
 # (job_name, shard, scheduled_for) from the trigger's nominal fire time, and only one INSERT wins.

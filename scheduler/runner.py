@@ -11,6 +11,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 import structlog
@@ -19,6 +20,7 @@ from sqlalchemy import Connection, Engine
 from scrapesched.config.redact import Redactor
 from scrapesched.config.settings import Settings
 from scrapesched.db.retry import transaction
+from scrapesched.db.vocabulary import RunStatus
 from scrapesched.locks import FencedOut, Lease, LockBackend, LockError, fenced
 from scrapesched.scheduler import runs
 from scrapesched.scheduler.context import RunCancelled, RunContext, Services
@@ -29,11 +31,22 @@ from scrapesched.scheduler.runs import lease_name
 log = structlog.get_logger("scheduler.runner")
 
 
+class OutcomeStatus(StrEnum):
+    """How one fire ended for this replica (``run-once`` chooses its exit status from it)."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    LOST = "lost"
+    """Claimed by another replica (or an earlier attempt)."""
+    BUSY = "busy"
+    """Claimed, but the shard's lease is held elsewhere: recorded ``skipped``."""
+
+
 @dataclass(frozen=True)
 class Outcome:
     """How one fire ended for this replica."""
 
-    status: str  # succeeded, failed, skipped, lost (claimed elsewhere), busy (lease held elsewhere)
+    status: OutcomeStatus
     run_id: int | None = None
     detail: str = ""
     holder: str | None = None
@@ -91,7 +104,7 @@ class Runner:
         if isinstance(got, runs.Taken):
             self.metrics.claims_lost.labels(job).inc()
             bound.info("claimed_by_other", owner=got.owner, status=got.status)
-            return Outcome("lost", detail=f"claimed by {got.owner}", holder=got.owner)
+            return Outcome(OutcomeStatus.LOST, detail=f"claimed by {got.owner}", holder=got.owner)
         claim = got
         bound = bound.bind(run_id=claim.run_id)
         name = lease_name(job, shard)
@@ -111,10 +124,10 @@ class Runner:
                 lease = self._wait_for_lease(claim, name, planned.lease_ttl, wait)
         except LockError as exc:
             reason = self.redactor(f"lock backend unavailable, fire not run: {exc}")
-            runs.end_unleased(self.engine, claim, "failed", reason)
-            self.metrics.runs.labels(job, "failed").inc()
+            runs.end_unleased(self.engine, claim, RunStatus.FAILED, reason)
+            self.metrics.runs.labels(job, RunStatus.FAILED).inc()
             bound.error("lease_unavailable", error=reason)
-            return Outcome("failed", claim.run_id, reason)
+            return Outcome(OutcomeStatus.FAILED, claim.run_id, reason)
         if lease is None:
             info = self.locks.holder(name)
             holder = info.holder if info else "another run"
@@ -122,10 +135,10 @@ class Runner:
             reason = f"overlap: previous fire still running (lease held by {holder}" + (
                 f" until {until.isoformat()})" if until else ")"
             )
-            runs.end_unleased(self.engine, claim, "skipped", reason)
-            self.metrics.runs.labels(job, "skipped").inc()
+            runs.end_unleased(self.engine, claim, RunStatus.SKIPPED, reason)
+            self.metrics.runs.labels(job, RunStatus.SKIPPED).inc()
             bound.info("fire_skipped", reason=reason)
-            return Outcome("busy", claim.run_id, reason, holder=holder, until=until)
+            return Outcome(OutcomeStatus.BUSY, claim.run_id, reason, holder=holder, until=until)
         return self._run_leased(planned, claim, lease, params if params is not None else planned.params, bound)
 
     def _wait_for_lease(self, claim: runs.Claim, name: str, ttl: float, wait: float) -> Lease | None:
@@ -152,7 +165,7 @@ class Runner:
         with self._guard:
             self._running[claim.run_id] = stop
         started = time.monotonic()
-        status, error = "failed", None
+        status, error = RunStatus.FAILED, None
         ctx = RunContext(
             job=job,
             shard=claim.shard,
@@ -176,7 +189,7 @@ class Runner:
             beat.start()
             bound.info("run_started", token=lease.token)
             planned.spec.run(ctx)
-            status = "succeeded"
+            status = RunStatus.SUCCEEDED
         except RunCancelled as exc:
             error = f"cancelled: {exc}"
         except FencedOut as exc:
@@ -190,8 +203,8 @@ class Runner:
             structlog.contextvars.unbind_contextvars("job", "shard", "run_id")
         if lease.lost:
             self.metrics.lease_losses.labels(job).inc()
-            if status == "succeeded":
-                status, error = "failed", "lease lost before the run could be recorded"
+            if status == RunStatus.SUCCEEDED:
+                status, error = RunStatus.FAILED, "lease lost before the run could be recorded"
         recorded = self._finish(claim, lease, status, error, ctx)
         self._flush_telemetry()
         try:
@@ -203,17 +216,17 @@ class Runner:
         elapsed = time.monotonic() - started
         if not recorded:
             bound.warning("completion_refused", status=status, reason="run no longer ours (abandoned or fenced)")
-            return Outcome("failed", claim.run_id, "completion refused: run no longer ours")
+            return Outcome(OutcomeStatus.FAILED, claim.run_id, "completion refused: run no longer ours")
         self.metrics.runs.labels(job, status).inc()
         self.metrics.duration.labels(job).observe(elapsed)
         for name, value in ctx.counters.as_dict().items():
             self.metrics.run_counters[name].labels(job).inc(value)
-        if status == "succeeded":
+        if status == RunStatus.SUCCEEDED:
             self.metrics.last_success.labels(job, claim.shard).set(time.time())
             bound.info("run_succeeded", seconds=round(elapsed, 3), **ctx.counters.as_dict())
         else:
             bound.error("run_failed", seconds=round(elapsed, 3), error=error)
-        return Outcome(status, claim.run_id, error or "")
+        return Outcome(OutcomeStatus(status.value), claim.run_id, error or "")
 
     def _flush_telemetry(self) -> None:
         """Write this process's buffered HTTP summary after every run (one statement; never raises)."""

@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from scrapesched.db.clock import db_now, server_time
 from scrapesched.db.retry import transaction
 from scrapesched.db.schema import job_runs
+from scrapesched.db.vocabulary import RunStatus, Trigger
 
 MAX_ERROR_CHARS = 2000
 
@@ -63,7 +64,7 @@ def claim(
     owner: str,
     lease_ttl: float,
     *,
-    status: str = "running",
+    status: str = RunStatus.RUNNING,
     error: str | None = None,
 ) -> Claim | Taken:
     """Insert the run row; the first replica to do so wins, the others get who owns it."""
@@ -82,7 +83,7 @@ def claim(
         stmt = job_runs.insert().values(
             **values,
             started_at=db_now(),
-            finished_at=db_now() if status != "running" else None,
+            finished_at=db_now() if status != RunStatus.RUNNING else None,
         )
         return int(conn.execute(stmt).inserted_primary_key[0])  # type: ignore[index]
 
@@ -105,7 +106,7 @@ def claim(
 
 
 def _mine(c: Claim, token: int | None) -> list[sa.ColumnElement[bool]]:
-    cond = [job_runs.c.id == c.run_id, job_runs.c.status == "running", job_runs.c.owner == c.owner]
+    cond = [job_runs.c.id == c.run_id, job_runs.c.status == RunStatus.RUNNING, job_runs.c.owner == c.owner]
     if token is not None:
         cond.append(job_runs.c.fencing_token == token)
     return cond
@@ -199,7 +200,7 @@ def sweep_abandoned(engine: Engine, sweeper: str) -> list[Abandoned]:
                 job_runs.c.heartbeat_at,
                 job_runs.c.started_at,
                 job_runs.c.lease_ttl_s,
-            ).where(job_runs.c.status == "running")
+            ).where(job_runs.c.status == RunStatus.RUNNING)
         ).all()
     out: list[Abandoned] = []
     for r in rows:
@@ -211,9 +212,9 @@ def sweep_abandoned(engine: Engine, sweeper: str) -> list[Abandoned]:
         def mark(conn: Connection, r: Any = r, seen: sa.ColumnElement[bool] = seen) -> bool:
             stmt = (
                 sa.update(job_runs)
-                .where(job_runs.c.id == r.id, job_runs.c.status == "running", seen)
+                .where(job_runs.c.id == r.id, job_runs.c.status == RunStatus.RUNNING, seen)
                 .values(
-                    status="abandoned",
+                    status=RunStatus.ABANDONED,
                     finished_at=db_now(),
                     error=f"no heartbeat from {r.owner} for over {r.lease_ttl_s:g} s; marked by {sweeper}",
                 )
@@ -230,7 +231,8 @@ def last_scheduled(engine: Engine, job: str, shards: Sequence[str]) -> dict[str,
     with engine.connect() as conn:
         rows = conn.execute(
             sa.select(job_runs.c.shard, sa.func.max(job_runs.c.scheduled_for))
-            .where(job_runs.c.job_name == job, job_runs.c.trigger == "schedule", job_runs.c.shard.in_(list(shards)))
+            .where(job_runs.c.job_name == job, job_runs.c.trigger == Trigger.SCHEDULE)
+            .where(job_runs.c.shard.in_(list(shards)))
             .group_by(job_runs.c.shard)
         ).all()
     return {shard: utc(when) for shard, when in rows}
@@ -244,7 +246,7 @@ def buffered_waiting(engine: Engine, job: str, shard: str, exclude_run: int) -> 
             .where(
                 job_runs.c.job_name == job,
                 job_runs.c.shard == shard,
-                job_runs.c.status == "running",
+                job_runs.c.status == RunStatus.RUNNING,
                 job_runs.c.fencing_token.is_(None),
                 job_runs.c.id != exclude_run,
             )

@@ -24,6 +24,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Engine
 
 from scrapesched.db.clock import server_time
+from scrapesched.db.vocabulary import RunStatus, Trigger
 from scrapesched.scheduler import runs
 from scrapesched.scheduler.plan import PlannedJob
 from scrapesched.scheduler.runner import Runner
@@ -134,7 +135,7 @@ class SchedulerService:
             self._wait_for_database_time(scheduled_for)
             for missed in times[:-1]:
                 self._record_missed(planned, missed, f"coalesced into the fire of {scheduled_for.isoformat()}")
-            self.run_shards(planned, scheduled_for, "schedule")
+            self.run_shards(planned, scheduled_for, Trigger.SCHEDULE)
         except Exception:
             log.exception("fire_failed", job=planned.name)
         finally:
@@ -171,10 +172,10 @@ class SchedulerService:
             planned.name,
             shard,
             when,
-            "schedule",
+            Trigger.SCHEDULE,
             self.owner,
             planned.lease_ttl,
-            status="skipped",
+            status=RunStatus.SKIPPED,
             error=reason,
         )
 
@@ -223,7 +224,7 @@ class SchedulerService:
 
     def _catch_up_one(self, planned: PlannedJob, shard: str, when: datetime) -> None:
         with self._slots:
-            self.runner.execute(planned, shard, when, "schedule")
+            self.runner.execute(planned, shard, when, Trigger.SCHEDULE)
 
     # --- abandoned runs --------------------------------------------------------------------------------
     def _sweep_loop(self) -> None:
@@ -235,7 +236,7 @@ class SchedulerService:
                 for run in runs.sweep_abandoned(self.engine, self.owner):
                     log.warning("run_abandoned", job=run.job, shard=run.shard, run_id=run.run_id, owner=run.owner)
                     planned = self.plan.get(run.job)
-                    if planned is not None and planned.recover and run.trigger != "recovery":
+                    if planned is not None and planned.recover and run.trigger != Trigger.RECOVERY:
                         self._pool.submit(self._recover, planned, run)
             except Exception as exc:  # database briefly unavailable: try again next tick
                 log.warning("sweep_failed", error=str(exc))
@@ -243,7 +244,7 @@ class SchedulerService:
     def _recover(self, planned: PlannedJob, run: runs.Abandoned) -> None:
         with self._slots:
             log.info("recovering", job=run.job, shard=run.shard, scheduled_for=run.scheduled_for.isoformat())
-            self.runner.execute(planned, run.shard, run.scheduled_for, "recovery", lease_wait=planned.lease_ttl)
+            self.runner.execute(planned, run.shard, run.scheduled_for, Trigger.RECOVERY, lease_wait=planned.lease_ttl)
 
 
 def _never_called() -> None:  # pragma: no cover - the claiming executor never calls job functions

@@ -6,7 +6,6 @@ Exit 0 on success, 1 if the job failed, 75 if another replica holds a shard's le
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
 
 import click
 
@@ -14,11 +13,10 @@ from scrapesched.cli.app import App
 from scrapesched.config.errors import ConfigError
 from scrapesched.db.clock import server_time
 from scrapesched.db.migrate import require_head
+from scrapesched.db.vocabulary import Trigger
 from scrapesched.scheduler.builtin import default_registry
 from scrapesched.scheduler.plan import build_plan
-
-if TYPE_CHECKING:
-    from scrapesched.scheduler.runner import Outcome
+from scrapesched.scheduler.runner import Outcome, OutcomeStatus
 
 EXIT_FAILED = 1
 EXIT_BUSY = 75  # EX_TEMPFAIL: try again later
@@ -68,26 +66,26 @@ def command(app: App, job: str, shards: tuple[str, ...], params: tuple[str, ...]
                 from rich.console import Console
 
                 with Console().status(f"running {label} ..."):
-                    outcome = runner.execute(planned, shard, now, "manual", run_params)
+                    outcome = runner.execute(planned, shard, now, Trigger.MANUAL, run_params)
             else:
-                outcome = runner.execute(planned, shard, now, "manual", run_params)
+                outcome = runner.execute(planned, shard, now, Trigger.MANUAL, run_params)
             outcomes.append((label, outcome))
             click.echo(_describe(label, outcome))
     finally:
         services.close()
-    if any(o.status == "failed" for _, o in outcomes):
+    if any(o.status == OutcomeStatus.FAILED for _, o in outcomes):
         return EXIT_FAILED
-    if any(o.status in ("busy", "lost") for _, o in outcomes):
+    if any(o.status in (OutcomeStatus.BUSY, OutcomeStatus.LOST) for _, o in outcomes):
         return EXIT_BUSY
     return 0
 
 
 def _describe(label: str, outcome: Outcome) -> str:
-    if outcome.status == "succeeded":
+    if outcome.status == OutcomeStatus.SUCCEEDED:
         return f"{label}: succeeded (run {outcome.run_id})"
-    if outcome.status == "busy":
+    if outcome.status == OutcomeStatus.BUSY:
         until = f" until {outcome.until.isoformat()}" if outcome.until else ""
         return f"{label}: not run, held by {outcome.holder}{until}"
-    if outcome.status == "lost":
+    if outcome.status == OutcomeStatus.LOST:
         return f"{label}: not run, {outcome.detail}"
     return f"{label}: {outcome.status}: {outcome.detail}"

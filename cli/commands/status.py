@@ -14,6 +14,7 @@ from scrapesched.cli.app import App
 from scrapesched.db.clock import server_time
 from scrapesched.db.migrate import require_head
 from scrapesched.db.schema import job_runs
+from scrapesched.db.vocabulary import RunStatus
 from scrapesched.scheduler.builtin import default_registry
 from scrapesched.scheduler.plan import PlannedJob, build_plan
 from scrapesched.scheduler.runs import lease_name, utc
@@ -53,7 +54,7 @@ def command(app: App, as_json: bool) -> int:
                 sa.select(
                     job_runs.c.job_name, job_runs.c.shard, sa.func.max(job_runs.c.finished_at).label("finished_at")
                 )
-                .where(job_runs.c.status == "succeeded")
+                .where(job_runs.c.status == RunStatus.SUCCEEDED)
                 .group_by(job_runs.c.job_name, job_runs.c.shard)
             )
         }
