@@ -1,6 +1,9 @@
-"""Database layer: schema, engines, the one upsert path, the one retry policy, and migrations.
+"""Database layer: schema, engines, the upsert path, the retry policy, and migrations.
 
-``db.upsert`` is the only way rows are written; ``db.transaction`` the only way a transaction is retried.
+``db.upsert`` writes rows by their natural key (scraped data, cursors, ETags, rate limits, telemetry);
+``db.transaction`` is the only way a transaction is retried. Other writes are plain INSERTs, conditional
+UPDATEs and DELETEs in the module that owns the table: runs in ``scheduler.runs``, leases and fencing tokens
+in ``locks``, rows a newer snapshot no longer has in the scrapers, old rows in the retention job.
 """
 
 from scrapesched.db.engine import connect_engine

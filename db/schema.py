@@ -242,8 +242,10 @@ http_error_summary = _keyed(
 
 # Leases of the ``table`` lock backend, and the durable fencing-token counter of every backend: ``token``
 # is bumped for each new holder and never goes back, even when the lock server (Redis) loses its keys.
-locks = Table(
-    "locks",
+# Prefixed with ``scrapesched_``: an internal table of ours, not one of the seed's, under a name no other
+# package or application is likely to use in the same database (migration 0003 renamed it from ``locks``).
+leases = Table(
+    "scrapesched_leases",
     metadata,
     Column("name", KeyString(255), primary_key=True),
     Column("holder", String(255)),

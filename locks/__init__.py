@@ -3,13 +3,14 @@ clock, renewed in the background, with a lost signal and durable fencing tokens.
 
 ``connect(url)`` picks the backend named by ``SCRAPESCHED_LOCK_URL``:
 
-- ``table`` (default): rows of the ``locks`` table in the main database (SQLite, MariaDB, PostgreSQL);
+- ``table`` (default): rows of the lease table (``scrapesched_leases``) in the main database (SQLite,
+  MariaDB, PostgreSQL);
 - ``redis://`` / ``rediss://``: ``SET NX PX`` with compare-and-set renew/release in Lua;
 - ``mysql://``: ``GET_LOCK`` on a dedicated connection (MariaDB and MySQL);
 - ``postgresql://``: session advisory locks on a dedicated connection;
 - ``memory``: inside one process, for tests and ``run-once``.
 
-Every backend takes its fencing tokens from the ``locks`` table of the main database (``engine``), so they
+Every backend takes its fencing tokens from the lease table of the main database (``engine``), so they
 keep growing across lock-server restarts; ``fenced(conn, name, token)`` makes a write refuse to commit once
 a newer holder exists. See docs/locks.md.
 """
@@ -61,7 +62,7 @@ def connect(
     holder_id: str | None = None,
     clock: Callable[[], float] = time.time,
 ) -> LockBackend:
-    """The lease backend named by ``url``; ``engine`` is the main database (the ``locks`` table).
+    """The lease backend named by ``url``; ``engine`` is the main database (the lease table).
 
     ``engine`` is required by every backend except ``memory`` (which then counts tokens in-process).
     ``holder_id`` defaults to ``hostname:pid``. ``clock`` only feeds ``Lease.acquired_at``: expiry is

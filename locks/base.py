@@ -39,8 +39,8 @@ from scrapesched.locks.errors import InvalidLockArgument, InvalidLockName, LockE
 
 log = structlog.get_logger("locks")
 
-MAX_NAME_LENGTH = 255  # the locks table's name column
-MAX_HOLDER_LENGTH = 255  # the locks table's holder column
+MAX_NAME_LENGTH = 255  # the lease table's name column
+MAX_HOLDER_LENGTH = 255  # the lease table's holder column
 MAX_TTL_S = 7 * 86400.0
 # Bounded waiting polls with jittered exponential backoff between these two delays.
 POLL_FIRST_S = 0.005

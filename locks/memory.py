@@ -2,7 +2,7 @@
 
 The backend object is the lock server: two ``connect("memory")`` calls are two separate lock spaces, and
 nothing is shared with other processes. Expiry uses this process's monotonic clock (it is the server's).
-With an engine, fencing tokens come from its ``locks`` table like every other backend's; without one they
+With an engine, fencing tokens come from its lease table like every other backend's; without one they
 are counted in the backend object and ``fenced`` (which needs the table) cannot be used.
 """
 

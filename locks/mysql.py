@@ -12,7 +12,8 @@
 - Lock names are server-wide and may compare case- and accent-insensitively, and MySQL refuses names over
   64 characters: a name is used as ``<prefix><name>`` only when it is short lower-case ASCII, otherwise as
   ``<prefix>#<sha256 hex>``, cut to 64 characters. Stable, never truncated into another name.
-- Fencing tokens come from the main database's ``locks`` table, bumped after ``GET_LOCK`` succeeded.
+- Fencing tokens come from the main database's lease table (``scrapesched_leases``), bumped after
+  ``GET_LOCK`` succeeded.
 """
 
 from __future__ import annotations

@@ -12,7 +12,8 @@
   transaction``): the lock stays on whichever server connection ran the statement, which other clients
   then share. The backend compares ``pg_backend_pid()`` between statements and refuses (LockConfigError)
   when it changes; point the lock URL at PostgreSQL itself or a session-pooled port.
-- Fencing tokens come from the main database's ``locks`` table, bumped after the advisory lock was taken.
+- Fencing tokens come from the main database's lease table (``scrapesched_leases``), bumped after the
+  advisory lock was taken.
 """
 
 from __future__ import annotations

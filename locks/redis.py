@@ -5,10 +5,10 @@ distinct, so two leases of one process never confuse each other, and renew/relea
 exact value this acquisition wrote. The Lua scripts are class constants, registered once per backend.
 
 Fencing tokens do not come from Redis, which may lose every key on a restart without persistence: they are
-bumped in the ``locks`` table of the main database after ``SET NX`` succeeded, and written into the value by
-a compare-and-set that also proves the key is still ours. Key: ``<prefix><name>``, prefix
-``scrapesched:lock:`` unless the URL says ``?prefix=...``. Connection and socket timeouts are 2 s and a
-command is retried once only on a broken connection, so a server that is down or hung fails an acquire
+bumped in the lease table (``scrapesched_leases``) of the main database after ``SET NX`` succeeded, and
+written into the value by a compare-and-set that also proves the key is still ours. Key: ``<prefix><name>``,
+prefix ``scrapesched:lock:`` unless the URL says ``?prefix=...``. Connection and socket timeouts are 2 s and
+a command is retried once only on a broken connection, so a server that is down or hung fails an acquire
 within a few seconds. Retrying is safe: every script is a compare-and-set on this acquisition's value.
 """
 

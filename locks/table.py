@@ -1,51 +1,58 @@
-"""The ``table`` backend (the default): leases in the ``locks`` table of the main database, ShedLock style.
+"""The ``table`` backend (the default): leases as rows of the lease table (``scrapesched_leases``) of the main
+database, ShedLock style.
 
 Works on SQLite, MariaDB/MySQL and PostgreSQL, so the embedded set-up needs no lock server. Each operation
 is ONE conditional statement, with every time taken from the database's clock:
 
-- take:    ``UPDATE locks SET holder, token = token + 1, lock_until = now + ttl, locked_at = now
-           WHERE name = ? AND lock_until <= now`` (after an insert-if-absent the first time a name is seen)
-- renew:   ``UPDATE locks SET lock_until = now + ttl WHERE name = ? AND holder = ? AND token = ? AND lock_until > now``
-- release: ``UPDATE locks SET lock_until = now WHERE name = ? AND holder = ? AND token = ?``
+- acquire: ``UPDATE scrapesched_leases SET holder = ?, token = token + 1, lock_until = now + ttl, locked_at = now
+           WHERE name = ? AND (lock_until IS NULL OR lock_until <= now)``, returning the new token; the first
+           time this process sees a name, an insert-if-absent of its row (token 0, free) comes first
+- renew:   ``UPDATE scrapesched_leases SET lock_until = now + ttl
+           WHERE name = ? AND holder = ? AND token = ? AND lock_until > now``
+- release: ``UPDATE scrapesched_leases SET lock_until = now WHERE name = ? AND holder = ? AND token = ?``
+- holder:  ``SELECT holder, token, lock_until FROM scrapesched_leases WHERE name = ? AND lock_until > now``
 
-The token bumped by the take is the lease's fencing token, so the claim and the token are one write. A
-renewal or release by anyone but the current holder matches no row and changes nothing.
+The row is also the name's fencing-token counter, which every backend shares (``locks/tokens.py``: the
+insert-if-absent and the token bump are its). The token bumped by the acquire is the lease's fencing token,
+so the claim and the token are one write. A renewal or release by anyone but the current holder matches no
+row and changes nothing.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
 
-from sqlalchemy import Connection, Double, Engine, bindparam, select, update
+from sqlalchemy import Connection, Double, Engine, Update, bindparam, or_, select, update
 
 from scrapesched.db.clock import db_now, db_now_plus
 from scrapesched.db.engine import describe_target
-from scrapesched.db.schema import locks as locks_table
+from scrapesched.db.schema import leases
 from scrapesched.locks.base import Lease, LeaseInfo, LockBackend
 from scrapesched.locks.errors import LockNotOwned
-from scrapesched.locks.tokens import TokenStore
+from scrapesched.locks.tokens import TokenBump, TokenStore
 
-_c = locks_table.c
+# Built once; parameters: lease_name, lease_holder, lease_token, ttl.
+_c = leases.c
+_NAME = bindparam("lease_name", type_=_c.name.type)
 _OURS = (
-    _c.name == bindparam("lease_name", type_=_c.name.type),
+    _c.name == _NAME,
     _c.holder == bindparam("lease_holder", type_=_c.holder.type),
     _c.token == bindparam("lease_token", type_=_c.token.type),
 )
+# acquire: the name's next token, only where its lease has expired (or was never taken)
+_ACQUIRE = TokenBump(or_(_c.lock_until.is_(None), _c.lock_until <= db_now()))
 _RENEW = (
-    update(locks_table)
+    update(leases)
     .where(*_OURS, _c.lock_until > db_now())
     .values(lock_until=db_now_plus(bindparam("ttl", type_=Double())))
 )
-_RELEASE = update(locks_table).where(*_OURS).values(lock_until=db_now())
-_HOLDER = select(_c.holder, _c.token, _c.lock_until).where(
-    _c.name == bindparam("lease_name", type_=_c.name.type), _c.lock_until > db_now()
-)
+_RELEASE = update(leases).where(*_OURS).values(lock_until=db_now())
+_HOLDER = select(_c.holder, _c.token, _c.lock_until).where(_c.name == _NAME, _c.lock_until > db_now())
 
 
 class TableBackend(LockBackend):
-    """Leases as rows of the ``locks`` table, judged by the database's clock."""
+    """Leases as rows of the lease table, judged by the database's clock."""
 
     kind = "table"
 
@@ -59,23 +66,24 @@ class TableBackend(LockBackend):
 
     def _try_acquire(self, name: str, ttl: float) -> Lease | None:
         started = time.monotonic()
-        token = self._tokens.take(name, self.holder_id, ttl)
+        token = self._tokens.claim(_ACQUIRE, name, self.holder_id, ttl)
         return None if token is None else self._new_lease(name, token, ttl, None, started)
 
-    def _run_update(self, stmt: Any, lease: Lease, what: str) -> int:
+    def _ours(self, stmt: Update, lease: Lease, what: str) -> bool:
+        """``stmt`` on the lease's row if it is still this acquisition's: True when it matched."""
         params = {"lease_name": lease.name, "lease_holder": lease.holder, "lease_token": lease.token, "ttl": lease.ttl}
 
-        def work(conn: Connection) -> int:
-            return conn.execute(stmt, params).rowcount
+        def work(conn: Connection) -> bool:
+            return conn.execute(stmt, params).rowcount == 1
 
         return self._tokens.run(work, what)
 
     def _renew(self, lease: Lease, handle: object) -> None:
-        if self._run_update(_RENEW, lease, "lease renew") != 1:
+        if not self._ours(_RENEW, lease, "lease renew"):
             raise LockNotOwned(f"lease {lease.name!r} (token {lease.token}) expired or was taken by another holder")
 
     def _release(self, lease: Lease, handle: object) -> None:
-        if self._run_update(_RELEASE, lease, "lease release") != 1:
+        if not self._ours(_RELEASE, lease, "lease release"):
             raise LockNotOwned(f"lease {lease.name!r} (token {lease.token}) was taken by another holder")
 
     def _holder(self, name: str) -> LeaseInfo | None:

@@ -138,7 +138,7 @@ def test_keepalive_reports_a_taken_lease_lost_within_one_renew_interval(table: L
     lease = backend.acquire("job", 0.9)  # renewed every 0.3 s
     assert lease is not None
     with table.engine.begin() as conn:  # another holder takes the row over
-        conn.execute(sa.text("UPDATE locks SET holder = 'thief', token = token + 1 WHERE name = 'job'"))
+        conn.execute(sa.text("UPDATE scrapesched_leases SET holder = 'thief', token = token + 1 WHERE name = 'job'"))
     assert lease.lost_event.wait(0.3 + 0.5)
     assert "expired or was taken" in (lease.lost_reason or "")
     backend.close()

@@ -1,17 +1,38 @@
-"""Migrations: idempotent, safe when four replicas run them at once, and equal to the metadata."""
+"""Migrations: idempotent, safe when four replicas run them at once, equal to the metadata, and keeping
+the rows of the tables they rename."""
 
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Iterator
+from datetime import UTC, datetime
 
+import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.migration import MigrationContext
 
 from conftest import cli_env, scrapesched_cmd
+from scrapesched import locks
 from scrapesched.db.engine import connect_engine
-from scrapesched.db.migrate import current_revision, head_revision, upgrade
-from scrapesched.db.schema import metadata
+from scrapesched.db.migrate import SCRIPT_LOCATION, current_revision, head_revision, upgrade
+from scrapesched.db.schema import leases, metadata
+
+HELD_UNTIL = datetime(2100, 1, 1, tzinfo=UTC)
+LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)
+# Two leases as a replica before the rename left them: one held (far into the future), one expired.
+LEASE_ROWS = [
+    {"name": "job:canary", "holder": "replica-a:41", "token": 7, "lock_until": HELD_UNTIL, "locked_at": LONG_AGO},
+    {
+        "name": "job:github_prs:apache/cloudstack",
+        "holder": "replica-b:9",
+        "token": 41,
+        "lock_until": LONG_AGO,
+        "locked_at": LONG_AGO,
+    },
+]
 
 
 def test_migrate_twice_is_a_no_op(db_url: str) -> None:
@@ -58,3 +79,59 @@ def test_four_replicas_migrating_at_once_end_with_one_schema(db_url: str) -> Non
         ctx = MigrationContext.configure(conn, opts={"compare_type": True})
         assert compare_metadata(ctx, metadata) == []
     engine.dispose()
+
+
+def _migrate(engine: sa.Engine, revision: str, *, down: bool = False) -> None:
+    """Upgrade (or downgrade) to ``revision`` exactly, not to head."""
+    cfg = Config()
+    cfg.set_main_option("script_location", SCRIPT_LOCATION)
+    with engine.connect() as conn, conn.begin():
+        cfg.attributes["connection"] = conn
+        (command.downgrade if down else command.upgrade)(cfg, revision)
+
+
+def _lease_rows(engine: sa.Engine, table: sa.Table) -> list[dict[str, object]]:
+    with engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(sa.select(table).order_by(table.c.token))]
+
+
+@pytest.fixture
+def engine_at_0002_with_leases(db_url: str) -> Iterator[sa.Engine]:
+    """A database migrated to 0002 (the lease table still called ``locks``) holding ``LEASE_ROWS``."""
+    engine = connect_engine(db_url)
+    _migrate(engine, "0002")
+    with engine.begin() as conn:
+        conn.execute(leases.to_metadata(sa.MetaData(), name="locks").insert(), LEASE_ROWS)
+    yield engine
+    engine.dispose()
+
+
+def test_held_leases_and_their_tokens_survive_the_lease_table_rename(engine_at_0002_with_leases: sa.Engine) -> None:
+    engine = engine_at_0002_with_leases
+    assert upgrade(engine) == ("0002", head_revision())
+    assert "locks" not in sa.inspect(engine).get_table_names()
+    assert _lease_rows(engine, leases) == LEASE_ROWS
+
+    backend = locks.connect("table", engine=engine, holder_id="upgraded-replica")
+    held = backend.holder("job:canary")
+    assert held is not None and (held.holder, held.token, held.until) == ("replica-a:41", 7, HELD_UNTIL)
+    assert backend.acquire("job:canary", 30) is None  # still held by its holder from before the upgrade
+    with engine.begin() as conn:
+        locks.fenced(conn, "job:canary", 7)  # the holder's writes stay fenced by its token
+        with pytest.raises(locks.FencedOut):
+            locks.fenced(conn, "job:canary", 6)
+    taken = backend.acquire("job:github_prs:apache/cloudstack", 30)
+    assert taken is not None and taken.token == 42  # the expired lease's counter carries on
+    backend.close()
+
+
+def test_downgrading_past_the_rename_gives_the_lease_table_back_with_its_rows(
+    engine_at_0002_with_leases: sa.Engine,
+) -> None:
+    engine = engine_at_0002_with_leases
+    upgrade(engine)
+    _migrate(engine, "0002", down=True)
+    assert leases.name not in sa.inspect(engine).get_table_names()
+    assert _lease_rows(engine, leases.to_metadata(sa.MetaData(), name="locks")) == LEASE_ROWS
+    assert upgrade(engine) == ("0002", head_revision())
+    assert _lease_rows(engine, leases) == LEASE_ROWS

@@ -17,17 +17,15 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlencode
 
 import redis
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 
-from conftest import REDIS_URL, REPO_ROOT
+from conftest import REPO_ROOT, SERVERS
 from scrapesched import locks
 from scrapesched.db.engine import connect_engine
-from scrapesched.db.schema import locks as locks_table
-from scrapesched.testing.scratch import MYSQL_ADMIN, POSTGRES_ADMIN, create_scratch, drop_scratch
+from scrapesched.db.schema import leases
+from scrapesched.testing.scratch import scratch_database
 
 # Lock backend -> database that keeps its tokens (and, for ``table``, its leases).
 LOCK_ENVS = {
@@ -45,25 +43,16 @@ WORKER = REPO_ROOT / "tests" / "workers" / "lock_worker.py"
 
 def server_url(kind: str, tag: str) -> str:
     """The lock URL of a backend kind, with a key prefix of its own."""
-    prefix = f"sst-{tag}:"
     if kind.startswith("table"):
         return "table"
     if kind == "memory":
         return "memory"
-    if kind == "redis":
-        return f"{REDIS_URL}?{urlencode({'prefix': prefix})}"
-    if kind == "mysql":
-        admin = make_url(MYSQL_ADMIN)
-        auth = (admin.username or "root") + (f":{admin.password}" if admin.password else "")
-        return f"mysql://{auth}@{admin.host}:{admin.port or 3306}/?{urlencode({'prefix': prefix})}"
-    admin = make_url(POSTGRES_ADMIN)
-    auth = (admin.username or "postgres") + (f":{admin.password}" if admin.password else "")
-    return f"postgresql://{auth}@{admin.host}:{admin.port or 5432}/{admin.database}?{urlencode({'prefix': prefix})}"
+    return SERVERS.lock_url(kind, f"sst-{tag}:")
 
 
 @dataclass
 class LockEnv:
-    """A lock URL and the engine of the database with its ``locks`` table."""
+    """A lock URL and the engine of the database with its lease table."""
 
     kind: str
     lock_url: str
@@ -76,16 +65,15 @@ class LockEnv:
 
 @contextlib.contextmanager
 def lock_env(kind: str, tmp_path: Path) -> Iterator[LockEnv]:
-    """A fresh database with the ``locks`` table, and the lock URL of ``kind``; dropped afterwards."""
+    """A fresh database with the lease table, and the lock URL of ``kind``; dropped afterwards."""
     backend = LOCK_ENVS[kind]
-    url, name = create_scratch(backend, tmp_path)
-    engine = connect_engine(url)
-    locks_table.create(engine)
-    try:
-        yield LockEnv(kind, server_url(kind, uuid.uuid4().hex[:10]), url, engine)
-    finally:
-        engine.dispose()
-        drop_scratch(backend, name)
+    with scratch_database(backend, tmp_path, SERVERS) as url:
+        engine = connect_engine(url)
+        leases.create(engine)
+        try:
+            yield LockEnv(kind, server_url(kind, uuid.uuid4().hex[:10]), url, engine)
+        finally:
+            engine.dispose()
 
 
 def unique_name(label: str = "lease") -> str:
