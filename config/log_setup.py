@@ -1,14 +1,16 @@
 """Logging set-up, done once at start-up: structlog, JSON lines or console, secrets redacted.
 
 Standard-library loggers (APScheduler, Alembic, SQLAlchemy) go through the same processors, so their
-lines are formatted and redacted like ours.
+lines are formatted and redacted like ours. Redaction reaches into nested values and keeps their shape:
+a dict or list field is a JSON object or array in a JSON line, with every string in it redacted. The log
+context a run binds (``structlog.contextvars``) is merged into every line.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any, TextIO
 
 import structlog
@@ -18,15 +20,31 @@ from scrapesched.config.redact import Redactor
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 
 
+# Keys ProcessorFormatter adds for its own use (the LogRecord itself): not part of the line.
+_META_KEYS = frozenset({"_record", "_from_structlog"})
+
+
+def redacted(value: Any, redactor: Redactor) -> Any:
+    """``value`` with every string in it redacted; dicts, lists and tuples stay structures (JSON objects and
+    arrays in JSON lines), numbers, booleans and None stay as they are, anything else becomes its text."""
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, str):
+        return redactor(value)
+    if isinstance(value, BaseException):
+        return redactor(f"{type(value).__name__}: {value}")
+    if isinstance(value, Mapping):
+        return {redacted(k, redactor) if isinstance(k, str) else k: redacted(v, redactor) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [redacted(v, redactor) for v in value]
+    return redactor(str(value))
+
+
 def _redacting(redactor: Redactor) -> structlog.types.Processor:
     def redact(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
         for key, value in event.items():
-            if isinstance(value, str):
-                event[key] = redactor(value)
-            elif isinstance(value, BaseException):
-                event[key] = redactor(f"{type(value).__name__}: {value}")
-            elif value is not None and not isinstance(value, int | float | bool):
-                event[key] = redactor(str(value))
+            if key not in _META_KEYS:
+                event[key] = redacted(value, redactor)
         return event
 
     return redact

@@ -1,7 +1,9 @@
 """The one settings model: environment (``SCRAPESCHED_*``) beats the TOML config file beats the defaults.
 
-Each field's docstring is its documentation: ``docs/configuration.md`` and the README table are generated
-from this model (``python -m scrapesched.config.reference``), so the two cannot drift apart.
+Each field's docstring is its documentation: the README's configuration reference is generated from this
+model (``python -m scrapesched.config.reference``), so the two cannot drift apart. The ``[github]``,
+``[telemetry]`` and ``[retention]`` tables are models of their own (``config/*_settings.py``); the
+``[github]`` keys keep their flat environment variables (``SCRAPESCHED_GITHUB_TOKEN``, ``GITHUB_TOKEN``, ...).
 """
 
 from __future__ import annotations
@@ -10,30 +12,21 @@ import os
 import re
 import socket
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal, get_origin
 
-from pydantic import (
-    AliasChoices,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    SecretStr,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
-from pydantic_settings import (
-    BaseSettings,
-    NoDecode,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-    TomlConfigSettingsSource,
-)
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
+from scrapesched.config import github_settings, retention_settings
+from scrapesched.config.durations import Duration
 from scrapesched.config.errors import ConfigError
+from scrapesched.config.github_settings import GitHubSettings
+from scrapesched.config.lists import CommaList
 from scrapesched.config.redact import redact_url
+from scrapesched.config.retention_settings import RetentionSettings
 from scrapesched.config.telemetry_settings import TelemetrySettings
 
 ENV_PREFIX = "SCRAPESCHED_"
@@ -63,37 +56,6 @@ def normalize_database_url(url: str) -> str:
         raise ValueError(f"unsupported database {backend!r}: use sqlite, mysql (MariaDB) or postgresql")
     drivername = _DRIVERS.get(parsed.drivername, parsed.drivername)
     return parsed.set(drivername=drivername).render_as_string(hide_password=False)
-
-
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-
-
-def parse_duration(value: Any) -> Any:
-    """Seconds from ``30``, ``"30s"``, ``"5m"``, ``"1h30m"``, ``"250ms"``; other types pass to validation."""
-    if isinstance(value, str):
-        text = value.strip().lower()
-        try:
-            return float(text)
-        except ValueError:
-            pass
-        parts = _DURATION_PART.findall(text)
-        if not parts or _DURATION_PART.sub("", text).strip():
-            raise ValueError(f'{value!r} is not a duration (use e.g. 30, "30s", "5m", "1h30m")')
-        return sum(float(n) * _UNIT_SECONDS[unit] for n, unit in parts)
-    return value
-
-
-Duration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
-
-
-def _comma_list(value: Any) -> Any:
-    if isinstance(value, str):
-        return [part.strip() for part in value.split(",") if part.strip()]
-    return value
-
-
-CommaList = Annotated[list[str], NoDecode, BeforeValidator(_comma_list)]
 
 
 class JobSettings(BaseModel):
@@ -191,69 +153,26 @@ class Settings(BaseSettings):
     repos: CommaList = Field(default_factory=list)
     """Repositories (`owner/name`, comma-separated in the environment) the GitHub jobs shard over."""
 
-    jobs: dict[str, JobSettings] = Field(default_factory=dict)
-    """Schedules: one `[jobs.NAME]` table per job (see docs/configuration.md)."""
-
-    # --- GitHub (scrapers) -------------------------------------------------------------------------
-    github_token: SecretStr | None = Field(
-        default=None,
-        repr=False,
-        validation_alias=AliasChoices("github_token", "SCRAPESCHED_GITHUB_TOKEN", "GITHUB_TOKEN"),
-    )
-    """GitHub token (`GITHUB_TOKEN` works too). Never logged or stored."""
-
-    github_tokens: SecretStr | None = Field(default=None, repr=False)
-    """Several tokens, comma-separated, or the path of a file with one per line (a mounted Kubernetes
-    secret). Used one at a time, switched only when one is exhausted: GitHub's terms forbid pooling
-    tokens to get around rate limits."""
-
-    github_api_url: str = "https://api.github.com"
-    """GitHub API base URL (GitHub Enterprise: `https://HOST/api/v3`)."""
-
-    github_app_id: int | None = None
-    """GitHub App id (with the private key file and installation id: installation tokens, more quota)."""
-
-    github_app_private_key_file: Path | None = None
-    """PEM private key file of the GitHub App."""
-
-    github_app_installation_id: int | None = None
-    """Installation id of the GitHub App on the organisation or repositories scraped."""
-
     http_concurrency: int = Field(default=8, ge=1, le=128)
     """HTTP requests in flight at once per replica."""
 
     http_timeout: Duration = 30.0
     """Timeout of one HTTP request."""
 
-    trillian_bot_login: str = "blueorangutan"
-    """Login of the smoke-test bot whose result comments fill pr_trillian_comments and test_results."""
+    jobs: dict[str, JobSettings] = Field(default_factory=dict)
+    """Schedules: one `[jobs.NAME]` table per job (its keys are listed below)."""
 
-    codecov_bot_logins: CommaList = Field(default_factory=lambda: ["codecov[bot]", "codecov-io", "codecov-commenter"])
-    """Logins whose comments are Codecov reports."""
+    github: GitHubSettings = Field(default_factory=GitHubSettings)
+    """GitHub: tokens or a GitHub App, API URL, bot logins, sync overlap and rate-limit tuning (see
+    docs/github.md). Each key also has its environment variable."""
 
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
-    """Endpoint telemetry and retention: `[[telemetry.endpoints]]` (name, url, format, paths, interval,
-    timeout, labels), `flush_interval` of the per-host HTTP summary, and `*_retention` of raw samples,
-    hourly rollups, job runs and ETags (see docs/telemetry.md)."""
+    """Endpoint telemetry: `[[telemetry.endpoints]]` (name, url, format, paths, interval, timeout, labels)
+    and `flush_interval` of the per-host HTTP summary (see docs/telemetry.md)."""
 
-    github_sync_overlap: Duration = 300.0
-    """Overlap window of incremental GitHub syncs: each run re-reads what changed this long before its
-    cursor, so changes GitHub made visible late (eventual consistency, same-second updates) are not missed."""
-
-    github_max_wait: Duration = 900.0
-    """Longest rate-limit wait (primary reset or secondary `Retry-After`) a run accepts; a longer one ends
-    the run with its cursor intact, to resume on the next fire."""
-
-    github_rate_limit_reserve: int = Field(default=50, ge=0)
-    """Requests per token and rate-limit window left unused (for people and other tools): a token at this
-    many remaining counts as exhausted."""
-
-    github_rate_limit_slowdown: int = Field(default=500, ge=0)
-    """Below this many remaining requests (as last seen by any replica) requests are spread out evenly
-    until the window resets, so the fleet slows down together instead of hitting the limit."""
-
-    github_secondary_wait: Duration = 60.0
-    """Wait after a secondary rate limit that gives no `Retry-After`; doubled on each repeat."""
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    """How long the `retention` job keeps telemetry samples and rollups, finished job runs, ETags and flush
+    ids, and how many rows it deletes per statement."""
 
     # --- more settings go above this line ----------------------------------------------------------
 
@@ -279,17 +198,88 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+        return (
+            init_settings,
+            env_settings,
+            TableEnvSource(settings_cls, TABLE_ENV_NAMES),
+            TomlConfigSettingsSource(settings_cls),
+        )
+
+
+# Keys of nested tables that are read from the environment too: table -> key -> variable names.
+TABLE_ENV_NAMES: dict[str, dict[str, tuple[str, ...]]] = {"github": github_settings.ENV_NAMES}
+
+# Keys that moved, old -> new: the [retention] table's, and the flat github_* keys of the [github] table.
+MOVED_KEYS: dict[str, str] = {
+    **retention_settings.MOVED_KEYS,
+    **{names[0].removeprefix(ENV_PREFIX).lower(): f"github.{key}" for key, names in github_settings.ENV_NAMES.items()},
+}
+
+
+class TableEnvSource(PydanticBaseSettingsSource):
+    """Environment variables of keys in nested tables, e.g. ``SCRAPESCHED_GITHUB_API_URL`` -> ``github.api_url``.
+
+    Case-insensitive like pydantic-settings' own environment source; the first name found of a key wins.
+    """
+
+    def __init__(self, settings_cls: type[BaseSettings], tables: Mapping[str, Mapping[str, tuple[str, ...]]]) -> None:
+        super().__init__(settings_cls)
+        self.tables = tables
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ reads whole tables
+
+    def __call__(self) -> dict[str, Any]:
+        environ = {name.lower(): value for name, value in os.environ.items()}
+        out: dict[str, Any] = {}
+        for table, keys in self.tables.items():
+            values = {}
+            for key, names in keys.items():
+                found = next((environ[n.lower()] for n in names if n.lower() in environ), None)
+                if found is not None:
+                    values[key] = found
+            if values:
+                out[table] = values
+        return out
+
+
+def is_table(info: FieldInfo) -> bool:
+    """Whether a top-level setting is a TOML table (``[github]``, ``[jobs.NAME]``) rather than one value."""
+    tp = info.annotation
+    return get_origin(tp) is dict or (isinstance(tp, type) and issubclass(tp, BaseModel))
+
+
+def environment_variables() -> dict[str, str]:
+    """Every environment variable of a setting, with the setting's key: ``{"GITHUB_TOKEN": "github.token", ...}``."""
+    out = {ENV_PREFIX + name.upper(): name for name, info in Settings.model_fields.items() if not is_table(info)}
+    for table, keys in TABLE_ENV_NAMES.items():
+        for key, names in keys.items():
+            out.update({name: f"{table}.{key}" for name in names})
+    return out
+
+
+def _env_name(loc: tuple[Any, ...]) -> str | None:
+    keys = TABLE_ENV_NAMES.get(str(loc[0]), {})
+    if len(loc) > 1 and str(loc[1]) in keys:
+        return keys[str(loc[1])][0]
+    info = Settings.model_fields.get(str(loc[0]))
+    if info is not None and not is_table(info):
+        return ENV_PREFIX + str(loc[0]).upper()
+    return None
 
 
 def _describe(error: Any) -> str:
-    loc = ".".join(str(part) for part in error.get("loc", ())) or "settings"
+    parts = tuple(error.get("loc", ()))
+    loc = ".".join(str(part) for part in parts) or "settings"
     msg = str(error.get("msg", "invalid value"))
     msg = msg.removeprefix("Value error, ")
     if error.get("type") == "extra_forbidden":
+        if loc in MOVED_KEYS:
+            table, key = MOVED_KEYS[loc].split(".", 1)
+            return f"setting {loc!r} has moved to {MOVED_KEYS[loc]!r} (key {key!r} of the [{table}] table)"
         return f"unknown setting {loc!r} in the config file"
-    env_name = ENV_PREFIX + loc.split(".")[0].upper()
-    return f"setting {loc} ({env_name}): {msg}"
+    env_name = _env_name(parts) if parts else None
+    return f"setting {loc} ({env_name}): {msg}" if env_name else f"setting {loc}: {msg}"
 
 
 def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:

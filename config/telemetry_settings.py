@@ -1,11 +1,10 @@
-"""The ``[telemetry]`` part of the settings: endpoints to scrape, the HTTP summary's flush interval, and
-how long raw samples, hourly rollups, job runs and stored ETags are kept.
+"""The ``[telemetry]`` part of the settings: endpoints to scrape and the HTTP summary's flush interval
+(how long samples and rollups are kept is the ``[retention]`` table's business).
 
 In the config file::
 
     [telemetry]
     flush_interval = "10s"
-    samples_retention = "7d"
 
     [[telemetry.endpoints]]
     name = "api"
@@ -27,19 +26,11 @@ Each endpoint is one shard of the ``http_telemetry`` job (the shard is the endpo
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-
-def _duration(value: Any) -> Any:
-    from scrapesched.config.settings import parse_duration  # at validation time: config.settings imports this module
-
-    return parse_duration(value)
-
-
-Duration = Annotated[float, BeforeValidator(_duration), Field(gt=0)]
-DAY_S = 86400.0
+from scrapesched.config.durations import Duration
 
 ENDPOINT_NAME = re.compile(r"[A-Za-z0-9_.:-]{1,255}")
 LABEL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -110,20 +101,6 @@ class TelemetrySettings(BaseModel):
     flush_interval: Duration = 10.0
     """The per-host HTTP summary is buffered in memory and written when a run ends, at shutdown, and every
     this long during long runs."""
-    samples_retention: Duration = 7 * DAY_S
-    """Raw samples (`telemetry_samples`) and per-scrape status rows (`telemetry_scrapes`) older than this
-    are deleted by the `retention` job."""
-    hourly_retention: Duration = 400 * DAY_S
-    """Hourly rollups (`telemetry_hourly`) older than this are deleted by the `retention` job."""
-    job_runs_retention: Duration = 30 * DAY_S
-    """Finished `job_runs` rows older than this are deleted by the `retention` job."""
-    etags_retention: Duration = 30 * DAY_S
-    """Stored ETags and bodies (`http_etags`) not used for this long are deleted by the `retention` job."""
-    flush_ids_retention: Duration = 7 * DAY_S
-    """Idempotency keys of HTTP summary flushes (`telemetry_flushes`) are kept this long: a flush retried
-    within it is never counted twice."""
-    retention_batch_size: int = Field(default=5000, ge=1, le=100_000)
-    """Rows deleted per statement (and per transaction) by the `retention` job, so no table stays locked."""
 
     @field_validator("endpoints")
     @classmethod

@@ -8,14 +8,16 @@ import pytest
 
 from scrapesched.config.errors import ConfigError
 from scrapesched.config.settings import Settings, load_settings
-from scrapesched.scheduler.builtin import default_registry
 from scrapesched.scheduler.plan import build_plan
+from scrapesched.scheduler.plugins import load_registry
 
 CONFIG = """
 [telemetry]
 flush_interval = "5s"
-samples_retention = "3d"
-retention_batch_size = 1000
+
+[retention]
+samples = "3d"
+batch_size = 1000
 
 [[telemetry.endpoints]]
 name = "api"
@@ -40,8 +42,8 @@ def _load(tmp_path: Path, body: str) -> Settings:
 
 def test_endpoints_come_from_telemetry_endpoints_tables_with_durations_parsed(tmp_path: Path) -> None:
     settings = _load(tmp_path, CONFIG)
-    t = settings.telemetry
-    assert t.flush_interval == 5.0 and t.samples_retention == 3 * 86400 and t.retention_batch_size == 1000
+    t, r = settings.telemetry, settings.retention
+    assert t.flush_interval == 5.0 and r.samples == 3 * 86400 and r.batch_size == 1000
     api, queue = t.endpoints
     assert (api.name, api.format, api.interval, api.timeout, api.labels) == ("api", "prometheus", 60.0, 2.0,
                                                                               {"env": "prod"})
@@ -51,7 +53,7 @@ def test_endpoints_come_from_telemetry_endpoints_tables_with_durations_parsed(tm
 
 def test_the_endpoints_are_the_shards_of_http_telemetry(tmp_path: Path) -> None:
     settings = _load(tmp_path, CONFIG)
-    plan = {p.name: p for p in build_plan(settings, default_registry())}
+    plan = {p.name: p for p in build_plan(settings, load_registry())}
     assert plan["http_telemetry"].shards == ["api", "queue"]
     assert plan["telemetry_rollup"].shards == [""] and plan["retention"].shards == [""]
     assert plan["telemetry_rollup"].params == {"lookback_hours": 2, "max_hours": 48}
