@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import make_url
@@ -25,20 +24,8 @@ def secrets_of(settings: Settings) -> list[str]:
             password = make_url(url).password
             if password:
                 out.append(str(password))
-    if settings.github_token is not None:
-        out.append(settings.github_token.get_secret_value())
-    if settings.github_tokens is not None:
-        out.extend(github_token_list(settings.github_tokens.get_secret_value()))
+    out.extend(settings.github.all_tokens())
     return out
-
-
-def github_token_list(value: str) -> list[str]:
-    """Tokens from a comma-separated list, or from a file with one token per line (or comma-separated)."""
-    text = value.strip()
-    path = Path(text)
-    if "," not in text and path.is_file():
-        text = path.read_text()
-    return [t.strip() for t in text.replace("\n", ",").split(",") if t.strip()]
 
 
 @dataclass

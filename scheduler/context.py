@@ -1,8 +1,13 @@
-"""What a running job sees: its shard, parameters, counters, stop signal, logger and fenced transactions.
+"""What a running job sees: its shard, parameters, counters, stop signal, resources and fenced transactions.
 
 Every write a job makes goes through ``ctx.transaction``: one retried database transaction that first
 runs the run's write guard (fencing token still the newest, run row still ours and running), so a
 replica that lost its lease (paused, partitioned) can never overwrite what the newer holder wrote.
+
+``ctx.resources`` holds the per-process objects the app wiring built once at start-up (HTTP clients, the
+telemetry buffer) and handed to the runner. The scheduler never looks inside: ``RunContext`` is generic in
+their type, so a job declares what it expects (``RunContext[ScraperResources]``) and the canary, which
+needs none, takes a plain ``RunContext``.
 """
 
 from __future__ import annotations
@@ -12,10 +17,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Generic
 
 import structlog
 from sqlalchemy import Connection, Engine
+from typing_extensions import TypeVar
 
 from scrapesched.db.retry import transaction
 
@@ -24,6 +30,8 @@ if TYPE_CHECKING:
     from scrapesched.locks import Lease
 
 T = TypeVar("T")
+R = TypeVar("R", default=object, covariant=True)
+"""The type of ``RunContext.resources``: what the app wiring hands to every run (``object``: the job needs none)."""
 STOP_POLL_S = 0.05  # how quickly a sleeping job notices a lost lease
 
 
@@ -40,39 +48,20 @@ class Counters:
     not_modified: int = 0
     retries: int = 0
     rate_limit_waits: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
 
     def add(self, **increments: int) -> None:
-        for name, n in increments.items():
-            setattr(self, name, getattr(self, name) + n)
+        """Add to some counters; safe from the worker threads of a run."""
+        with self._lock:
+            for name, n in increments.items():
+                setattr(self, name, getattr(self, name) + n)
 
     def as_dict(self) -> dict[str, int]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
-
-
-class Services:
-    """Per-process objects shared by runs (HTTP client, telemetry buffer), created on first use."""
-
-    def __init__(self) -> None:
-        self._made: dict[str, Any] = {}
-        self._lock = threading.Lock()
-
-    def get(self, name: str, factory: Callable[[], T]) -> T:
-        with self._lock:
-            if name not in self._made:
-                self._made[name] = factory()
-            return self._made[name]  # type: ignore[no-any-return]
-
-    def close(self) -> None:
-        with self._lock:
-            made, self._made = self._made, {}
-        for obj in made.values():
-            close = getattr(obj, "close", None)
-            if callable(close):
-                close()
+        return {f.name: getattr(self, f.name) for f in fields(self) if not f.name.startswith("_")}
 
 
 @dataclass
-class RunContext:
+class RunContext(Generic[R]):
     """One run of one job on one shard."""
 
     job: str
@@ -86,7 +75,8 @@ class RunContext:
     engine: Engine
     lease: Lease | None
     stop_event: threading.Event
-    services: Services
+    resources: R
+    """The per-process clients the app wiring built at start-up (the same object for every run)."""
     counters: Counters = field(default_factory=Counters)
     stop_reason: str = ""
     write_guard: Callable[[Connection], None] | None = None
@@ -96,7 +86,9 @@ class RunContext:
 
     @property
     def log(self) -> structlog.stdlib.BoundLogger:
-        return structlog.get_logger("job").bind(job=self.job, shard=self.shard, run_id=self.run_id)  # type: ignore[no-any-return]
+        """The jobs' logger; the runner has bound job, shard, run_id, instance, trigger and fencing token
+        in the log context (``structlog.contextvars``), so every line of the run carries them."""
+        return structlog.get_logger("job")  # type: ignore[no-any-return]
 
     def should_stop(self) -> bool:
         """True once the lease is lost or the process is shutting down."""

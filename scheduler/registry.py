@@ -2,12 +2,13 @@
 
 Jobs are plain functions ``run(ctx: RunContext) -> None``; they report counters through ``ctx`` and
 write through ``ctx.transaction`` (a fenced, retried transaction). The scheduler core only knows this
-interface; concrete jobs (canary, GitHub, telemetry) register themselves in ``scheduler.builtin``.
+interface; concrete jobs (canary, GitHub, telemetry, retention) are plug-ins, found through the entry-point
+group ``scrapesched.jobs`` by ``scheduler.plugins.load_registry``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +18,8 @@ if TYPE_CHECKING:
     from scrapesched.config.settings import Settings
     from scrapesched.scheduler.context import RunContext
 
-JobFunction = Callable[["RunContext"], None]
+JobFunction = Callable[["RunContext[Any]"], None]
+"""A job's body; it declares the resources it expects (``RunContext[ScraperResources]``)."""
 ShardLister = Callable[["Settings"], list[str]]
 
 DEFAULT_SHARD = ""
@@ -80,17 +82,28 @@ class JobSpec:
 
 
 class Registry:
-    """The jobs this process knows, by name."""
+    """The jobs this process knows, by name, and where each came from (its distribution)."""
 
     def __init__(self, jobs: list[JobSpec] | None = None) -> None:
         self._jobs: dict[str, JobSpec] = {}
+        self._origins: dict[str, str] = {}
         for job in jobs or []:
             self.add(job)
 
-    def add(self, job: JobSpec) -> None:
+    def add(self, job: JobSpec, *, origin: str = "") -> None:
+        """Register ``job``; ``origin`` says where it came from (e.g. ``"scrapesched 0.1.0"``)."""
         if job.name in self._jobs:
             raise ValueError(f"job {job.name} registered twice")
         self._jobs[job.name] = job
+        self._origins[job.name] = origin
+
+    def origin(self, name: str) -> str:
+        """The distribution that provides job ``name`` ("" when it was added directly)."""
+        self.get(name)
+        return self._origins[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._jobs
 
     def get(self, name: str) -> JobSpec:
         try:
@@ -102,5 +115,5 @@ class Registry:
     def names(self) -> list[str]:
         return sorted(self._jobs)
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[JobSpec]:
         return iter(self._jobs[name] for name in self.names())

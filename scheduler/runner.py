@@ -3,12 +3,21 @@
 The same path serves scheduled fires, ``run-once`` (trigger ``manual``) and recovery re-runs. A fire
 whose lease cannot be taken never runs: it is recorded ``skipped`` (overlap) or ``failed`` (lock server
 unavailable), never run unguarded.
+
+Every log line of a fire, the job's and the scrapers' below it included, carries ``job``, ``shard``,
+``trigger``, ``instance`` and ``scheduled_for``, then ``run_id`` once claimed and ``fencing_token`` once
+leased: the runner binds them once in the log context (``structlog.contextvars.bound_contextvars``).
+
+When a leased run has been recorded, the runner calls the ``on_run_end`` hooks the app wiring gave it
+(the telemetry flush, for one); the scheduler itself knows nothing of what they do.
 """
 
 from __future__ import annotations
 
+import contextvars
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -16,6 +25,7 @@ from typing import Any
 
 import structlog
 from sqlalchemy import Connection, Engine
+from structlog.contextvars import bound_contextvars
 
 from scrapesched.config.redact import Redactor
 from scrapesched.config.settings import Settings
@@ -23,12 +33,16 @@ from scrapesched.db.retry import transaction
 from scrapesched.db.vocabulary import RunStatus
 from scrapesched.locks import FencedOut, Lease, LockBackend, LockError, fenced
 from scrapesched.scheduler import runs
-from scrapesched.scheduler.context import RunCancelled, RunContext, Services
+from scrapesched.scheduler.context import RunCancelled, RunContext
 from scrapesched.scheduler.metrics import Metrics
 from scrapesched.scheduler.plan import PlannedJob
 from scrapesched.scheduler.runs import lease_name
 
 log = structlog.get_logger("scheduler.runner")
+
+RunHook = Callable[[RunContext[Any]], None]
+"""Called with the run's context after a leased run ended and was recorded, before its lease is released.
+A hook that raises is logged; it never changes the run's outcome."""
 
 
 class OutcomeStatus(StrEnum):
@@ -54,22 +68,28 @@ class Outcome:
 
 
 class Runner:
-    """Runs fires for one replica; thread-safe, one instance per process."""
+    """Runs fires for one replica; thread-safe, one instance per process.
+
+    ``resources`` is handed to every run as ``ctx.resources`` (the clients the app wiring built once);
+    ``on_run_end`` hooks run after every leased run.
+    """
 
     def __init__(
         self,
         settings: Settings,
         engine: Engine,
         locks: LockBackend,
-        services: Services,
+        resources: object,
         metrics: Metrics,
         redactor: Redactor,
         shutdown: threading.Event | None = None,
+        on_run_end: Sequence[RunHook] = (),
     ) -> None:
         self.settings = settings
         self.engine = engine
         self.locks = locks
-        self.services = services
+        self.resources = resources
+        self.on_run_end = tuple(on_run_end)
         self.metrics = metrics
         self.redactor = redactor
         self.owner = settings.instance_id
@@ -98,15 +118,25 @@ class Runner:
         *,
         lease_wait: float = 0.0,
     ) -> Outcome:
-        job = planned.name
-        bound = log.bind(job=job, shard=shard, scheduled_for=scheduled_for.isoformat(), trigger=trigger)
-        got = runs.claim(self.engine, job, shard, scheduled_for, trigger, self.owner, planned.lease_ttl)
-        if isinstance(got, runs.Taken):
-            self.metrics.claims_lost.labels(job).inc()
-            bound.info("claimed_by_other", owner=got.owner, status=got.status)
-            return Outcome(OutcomeStatus.LOST, detail=f"claimed by {got.owner}", holder=got.owner)
-        claim = got
-        bound = bound.bind(run_id=claim.run_id)
+        with bound_contextvars(
+            job=planned.name,
+            shard=shard,
+            trigger=str(trigger),
+            instance=self.owner,
+            scheduled_for=scheduled_for.isoformat(),
+        ):
+            got = runs.claim(self.engine, planned.name, shard, scheduled_for, trigger, self.owner, planned.lease_ttl)
+            if isinstance(got, runs.Taken):
+                self.metrics.claims_lost.labels(planned.name).inc()
+                log.info("claimed_by_other", owner=got.owner, status=got.status)
+                return Outcome(OutcomeStatus.LOST, detail=f"claimed by {got.owner}", holder=got.owner)
+            with bound_contextvars(run_id=got.run_id):
+                return self._lease_and_run(planned, got, params, lease_wait)
+
+    def _lease_and_run(
+        self, planned: PlannedJob, claim: runs.Claim, params: dict[str, Any] | None, lease_wait: float
+    ) -> Outcome:
+        job, shard, trigger = planned.name, claim.shard, claim.trigger
         name = lease_name(job, shard)
         if planned.overlap == "allow":
             name = f"{name}@{claim.scheduled_for.isoformat()}:{trigger}"
@@ -126,7 +156,7 @@ class Runner:
             reason = self.redactor(f"lock backend unavailable, fire not run: {exc}")
             runs.end_unleased(self.engine, claim, RunStatus.FAILED, reason)
             self.metrics.runs.labels(job, RunStatus.FAILED).inc()
-            bound.error("lease_unavailable", error=reason)
+            log.error("lease_unavailable", error=reason)
             return Outcome(OutcomeStatus.FAILED, claim.run_id, reason)
         if lease is None:
             info = self.locks.holder(name)
@@ -137,9 +167,10 @@ class Runner:
             )
             runs.end_unleased(self.engine, claim, RunStatus.SKIPPED, reason)
             self.metrics.runs.labels(job, RunStatus.SKIPPED).inc()
-            bound.info("fire_skipped", reason=reason)
+            log.info("fire_skipped", reason=reason)
             return Outcome(OutcomeStatus.BUSY, claim.run_id, reason, holder=holder, until=until)
-        return self._run_leased(planned, claim, lease, params if params is not None else planned.params, bound)
+        with bound_contextvars(fencing_token=lease.token):
+            return self._run_leased(planned, claim, lease, params if params is not None else planned.params)
 
     def _wait_for_lease(self, claim: runs.Claim, name: str, ttl: float, wait: float) -> Lease | None:
         """Wait up to ``wait`` seconds for the lease, heartbeating the claim meanwhile (a waiting run is alive)."""
@@ -158,7 +189,6 @@ class Runner:
         claim: runs.Claim,
         lease: Lease,
         params: dict[str, Any],
-        bound: Any,
     ) -> Outcome:
         job = planned.name
         stop = threading.Event()
@@ -166,7 +196,7 @@ class Runner:
             self._running[claim.run_id] = stop
         started = time.monotonic()
         status, error = RunStatus.FAILED, None
-        ctx = RunContext(
+        ctx: RunContext[object] = RunContext(
             job=job,
             shard=claim.shard,
             params=dict(params),
@@ -178,16 +208,19 @@ class Runner:
             engine=self.engine,
             lease=lease,
             stop_event=stop,
-            services=self.services,
+            resources=self.resources,
             write_guard=lambda conn: self._guard_write(conn, claim, lease),
         )
-        beat = threading.Thread(target=self._heartbeat, args=(claim, lease, stop, planned.lease_ttl / 3), daemon=True)
+        beat = threading.Thread(  # in a copy of this context: its lines carry the run's log context
+            target=contextvars.copy_context().run,
+            args=(self._heartbeat, claim, lease, stop, planned.lease_ttl / 3),
+            daemon=True,
+        )
         try:
-            structlog.contextvars.bind_contextvars(job=job, shard=claim.shard, run_id=claim.run_id)
             if not runs.attach_lease(self.engine, claim, lease.token):
                 raise RunCancelled("run was taken over before it started")
             beat.start()
-            bound.info("run_started", token=lease.token)
+            log.info("run_started")
             planned.spec.run(ctx)
             status = RunStatus.SUCCEEDED
         except RunCancelled as exc:
@@ -200,22 +233,21 @@ class Runner:
             stop.set()
             if beat.is_alive():
                 beat.join(timeout=5)
-            structlog.contextvars.unbind_contextvars("job", "shard", "run_id")
         if lease.lost:
             self.metrics.lease_losses.labels(job).inc()
             if status == RunStatus.SUCCEEDED:
                 status, error = RunStatus.FAILED, "lease lost before the run could be recorded"
         recorded = self._finish(claim, lease, status, error, ctx)
-        self._flush_telemetry()
+        self._run_end_hooks(ctx)
         try:
             lease.release()
         except LockError as exc:
-            bound.warning("lease_release_failed", error=str(exc))
+            log.warning("lease_release_failed", error=str(exc))
         with self._guard:
             self._running.pop(claim.run_id, None)
         elapsed = time.monotonic() - started
         if not recorded:
-            bound.warning("completion_refused", status=status, reason="run no longer ours (abandoned or fenced)")
+            log.warning("completion_refused", status=status, reason="run no longer ours (abandoned or fenced)")
             return Outcome(OutcomeStatus.FAILED, claim.run_id, "completion refused: run no longer ours")
         self.metrics.runs.labels(job, status).inc()
         self.metrics.duration.labels(job).observe(elapsed)
@@ -223,16 +255,18 @@ class Runner:
             self.metrics.run_counters[name].labels(job).inc(value)
         if status == RunStatus.SUCCEEDED:
             self.metrics.last_success.labels(job, claim.shard).set(time.time())
-            bound.info("run_succeeded", seconds=round(elapsed, 3), **ctx.counters.as_dict())
+            log.info("run_succeeded", seconds=round(elapsed, 3), **ctx.counters.as_dict())
         else:
-            bound.error("run_failed", seconds=round(elapsed, 3), error=error)
+            log.error("run_failed", seconds=round(elapsed, 3), error=error)
         return Outcome(OutcomeStatus(status.value), claim.run_id, error or "")
 
-    def _flush_telemetry(self) -> None:
-        """Write this process's buffered HTTP summary after every run (one statement; never raises)."""
-        from scrapesched.scrapers.telemetry.buffer import flush_telemetry
-
-        flush_telemetry(self.services, self.engine, self.settings)
+    def _run_end_hooks(self, ctx: RunContext[object]) -> None:
+        for hook in self.on_run_end:
+            try:
+                hook(ctx)
+            except Exception as exc:  # a hook's trouble is logged, never the run's
+                log.warning("run_end_hook_failed", hook=getattr(hook, "__qualname__", repr(hook)),
+                            error=self.redactor(f"{type(exc).__name__}: {exc}"))
 
     @staticmethod
     def _guard_write(conn: Connection, claim: runs.Claim, lease: Lease) -> None:
@@ -240,7 +274,9 @@ class Runner:
         if not runs.still_ours(conn, claim, lease.token):
             raise RunCancelled("run no longer ours (abandoned after missed heartbeats)")
 
-    def _finish(self, claim: runs.Claim, lease: Lease, status: str, error: str | None, ctx: RunContext) -> bool:
+    def _finish(
+        self, claim: runs.Claim, lease: Lease, status: str, error: str | None, ctx: RunContext[object]
+    ) -> bool:
         def work(conn: Connection) -> bool:
             fenced(conn, lease.name, lease.token)
             return runs.finish(conn, claim, lease.token, status, error, ctx.counters.as_dict())
@@ -255,10 +291,10 @@ class Runner:
             try:
                 alive = runs.heartbeat(self.engine, claim, lease.token)
             except Exception as exc:  # database trouble: the lease keep-alive decides about the run
-                log.warning("heartbeat_failed", run_id=claim.run_id, error=self.redactor(str(exc)))
+                log.warning("heartbeat_failed", error=self.redactor(str(exc)))
                 continue
             if not alive:
-                log.warning("run_taken_over", run_id=claim.run_id, job=claim.job, shard=claim.shard)
+                log.warning("run_taken_over")
                 stop.set()
                 return
             if lease.lost:

@@ -4,6 +4,9 @@ A claim is one INSERT guarded by UNIQUE(job_name, shard, scheduled_for, trigger)
 insert wins owns the fire. Every transition after that is one conditional UPDATE that names the status
 it expects, the owner and (once the lease is held) the fencing token, so a stale replica can never finish
 or overwrite a run it no longer owns. Times come from the database's clock.
+
+The reads of the ``status`` command are here too (``last_runs``, ``last_successes``, ``first_starts``):
+other modules ask this one instead of querying the table.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from scrapesched.db.clock import db_now, server_time
+from scrapesched.db.prune import delete_before
 from scrapesched.db.retry import transaction
 from scrapesched.db.schema import job_runs
 from scrapesched.db.vocabulary import RunStatus, Trigger
@@ -42,7 +46,7 @@ class Taken:
     """A fire another replica (or an earlier attempt) already claimed."""
 
     owner: str
-    status: str
+    status: RunStatus
 
 
 def lease_name(job: str, shard: str) -> str:
@@ -64,7 +68,7 @@ def claim(
     owner: str,
     lease_ttl: float,
     *,
-    status: str = RunStatus.RUNNING,
+    status: RunStatus = RunStatus.RUNNING,
     error: str | None = None,
 ) -> Claim | Taken:
     """Insert the run row; the first replica to do so wins, the others get who owns it."""
@@ -101,7 +105,7 @@ def claim(
             ).first()
         if row is None:  # not a duplicate: some other constraint failed
             raise
-        return Taken(owner=row.owner, status=row.status)
+        return Taken(owner=row.owner, status=RunStatus(row.status))
     return Claim(run_id, job, shard, utc(scheduled_for), trigger, owner)
 
 
@@ -147,7 +151,7 @@ def touch_waiting(engine: Engine, c: Claim) -> bool:
     return _update(engine, c, None, "heartbeat", heartbeat_at=db_now())
 
 
-def end_unleased(engine: Engine, c: Claim, status: str, reason: str) -> bool:
+def end_unleased(engine: Engine, c: Claim, status: RunStatus, reason: str) -> bool:
     """End a claimed run that never got its lease (skipped for overlap, lock server down)."""
     now = db_now()
     return _update(engine, c, None, "end run", status=status, finished_at=now, error=reason[:MAX_ERROR_CHARS])
@@ -177,7 +181,7 @@ class Abandoned:
     job: str
     shard: str
     scheduled_for: datetime
-    trigger: str
+    trigger: Trigger
     owner: str
 
 
@@ -222,7 +226,7 @@ def sweep_abandoned(engine: Engine, sweeper: str) -> list[Abandoned]:
             return conn.execute(stmt).rowcount == 1
 
         if transaction(engine, mark, what="abandon run"):
-            out.append(Abandoned(r.id, r.job_name, r.shard, utc(r.scheduled_for), r.trigger, r.owner))
+            out.append(Abandoned(r.id, r.job_name, r.shard, utc(r.scheduled_for), Trigger(r.trigger), r.owner))
     return out
 
 
@@ -253,3 +257,61 @@ def buffered_waiting(engine: Engine, job: str, shard: str, exclude_run: int) -> 
             .limit(1)
         ).first()
     return found is not None
+
+
+# -- what ``scrapesched status`` reads: per (job, shard), newest run, last success, first start --------------
+
+ShardKey = tuple[str, str]
+"""(job name, shard)."""
+
+
+@dataclass(frozen=True)
+class LastRun:
+    """The newest run of a job shard (the one claimed last)."""
+
+    scheduled_for: datetime
+    status: RunStatus
+    owner: str
+    error: str | None
+
+
+def last_runs(conn: Connection) -> dict[ShardKey, LastRun]:
+    """The newest run of every job shard that has one."""
+    newest = sa.select(sa.func.max(job_runs.c.id)).group_by(job_runs.c.job_name, job_runs.c.shard)
+    rows = conn.execute(
+        sa.select(
+            job_runs.c.job_name,
+            job_runs.c.shard,
+            job_runs.c.scheduled_for,
+            job_runs.c.status,
+            job_runs.c.owner,
+            job_runs.c.error,
+        ).where(job_runs.c.id.in_(newest))
+    )
+    return {(r.job_name, r.shard): LastRun(utc(r.scheduled_for), RunStatus(r.status), r.owner, r.error) for r in rows}
+
+
+def last_successes(conn: Connection) -> dict[ShardKey, datetime]:
+    """When the newest successful run of every job shard finished (shards without a success are absent)."""
+    rows = conn.execute(
+        sa.select(job_runs.c.job_name, job_runs.c.shard, sa.func.max(job_runs.c.finished_at))
+        .where(job_runs.c.status == RunStatus.SUCCEEDED)
+        .group_by(job_runs.c.job_name, job_runs.c.shard)
+    )
+    return {(job, shard): utc(finished) for job, shard, finished in rows if finished is not None}
+
+
+def first_starts(conn: Connection) -> dict[ShardKey, datetime]:
+    """When the first recorded run of every job shard started."""
+    rows = conn.execute(
+        sa.select(job_runs.c.job_name, job_runs.c.shard, sa.func.min(job_runs.c.started_at)).group_by(
+            job_runs.c.job_name, job_runs.c.shard
+        )
+    )
+    return {(job, shard): utc(started) for job, shard, started in rows}
+
+
+def delete_finished_before(conn: Connection, cutoff: datetime, limit: int) -> int:
+    """Delete up to ``limit`` of the oldest runs that finished before ``cutoff`` (for the ``retention``
+    job); running and waiting runs have no ``finished_at`` and are never deleted. Rows deleted."""
+    return delete_before(conn, job_runs.c.finished_at, cutoff, limit)

@@ -2,9 +2,9 @@
 project's retry policy for transport errors and 5xx, and one hook point for telemetry.
 
 Every attempt (response or transport error) produces one ``RequestRecord`` passed to the client's hooks
-(process-wide, e.g. the telemetry buffer) and to the call's ``observer`` (per run, e.g. run counters).
-Records carry host, status, error type and duration; never headers, never query strings (tokens can
-hide there).
+(process-wide, given once at construction by the app wiring: the telemetry buffer's ``record``) and to the
+call's ``observer`` (per run: ``run_observer(ctx.counters)``). Records carry host, status, error type and
+duration; never headers, never query strings (tokens can hide there).
 """
 
 from __future__ import annotations
@@ -13,13 +13,16 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import httpx
 
 from scrapesched.config.errors import ScrapeschedError
 from scrapesched.db.retry import retrying
+
+if TYPE_CHECKING:
+    from scrapesched.scheduler.context import Counters
 
 DEFAULT_RETRY_STATUSES = frozenset({500, 502, 503, 504})
 TRANSPORT_STATUS = 0  # status_code recorded for a request that got no HTTP response
@@ -43,6 +46,16 @@ class RequestRecord:
 
 
 Hook = Callable[[RequestRecord], None]
+
+
+def run_observer(counters: Counters) -> Hook:
+    """A per-call ``observer`` that fills a run's counters (safe from its worker threads): every attempt is a
+    request, attempts after the first are retries, 304s are ``not_modified``."""
+
+    def observe(rec: RequestRecord) -> None:
+        counters.add(requests=1, retries=int(rec.attempt > 1), not_modified=int(rec.not_modified))
+
+    return observe
 
 
 class TransportFailure(ScrapeschedError):
@@ -72,7 +85,7 @@ class _RetryableStatus(Exception):
 
 
 class HttpClient:
-    """A shared, thread-safe HTTP client; create one at start-up and pass it in."""
+    """A shared, thread-safe HTTP client; the app wiring creates it at start-up, with its hooks, and passes it in."""
 
     def __init__(
         self,
@@ -94,13 +107,10 @@ class HttpClient:
             follow_redirects=True,
         )
         self._slots = threading.BoundedSemaphore(concurrency)
-        self._hooks: list[Hook] = list(hooks)
+        self._hooks: tuple[Hook, ...] = tuple(hooks)
         self.attempts = attempts
         self.first_backoff = first_backoff
         self.max_backoff = max_backoff
-
-    def add_hook(self, hook: Hook) -> None:
-        self._hooks.append(hook)
 
     def _emit(self, record: RequestRecord, observer: Hook | None) -> None:
         for hook in self._hooks:

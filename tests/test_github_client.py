@@ -34,8 +34,8 @@ def fake() -> Iterator[FakeGitHub]:
         yield f
 
 
-def runner_for(fake: FakeGitHub, engine: sa.Engine, **settings: Any) -> JobRunner:
-    return JobRunner(github_settings(fake, [REPO], **settings), engine)
+def runner_for(fake: FakeGitHub, engine: sa.Engine, **github: Any) -> JobRunner:
+    return JobRunner(github_settings(fake, [REPO], **github), engine)
 
 
 @SQLITE_ONLY
@@ -84,7 +84,7 @@ def test_exhausted_primary_limit_waits_for_the_reset_when_affordable(engine: sa.
 def test_rate_limit_wait_longer_than_the_run_affords_ends_it_with_the_cursor_intact(
     fake: FakeGitHub, engine: sa.Engine
 ) -> None:
-    runner = runner_for(fake, engine, github_tokens=None, github_max_wait=5)
+    runner = runner_for(fake, engine, tokens=None, max_wait=5)
     runner.run("github_prs", REPO)
     with engine.connect() as conn:
         before = conn.execute(sa.select(scrape_cursors).order_by(scrape_cursors.c.stream)).all()
@@ -92,7 +92,7 @@ def test_rate_limit_wait_longer_than_the_run_affords_ends_it_with_the_cursor_int
     fake.add_pr(REPO)
     fake.set_remaining(TOKEN, 0)
     fake.reset_requests()
-    with pytest.raises(GitHubRateLimited, match="github_max_wait"):
+    with pytest.raises(GitHubRateLimited, match=r"github\.max_wait"):
         runner.run("github_prs", REPO)
     runner.close()
     assert len(fake.requests) <= 2 and {r.status for r in fake.requests} == {403}  # one per stream: no spinning
@@ -102,7 +102,7 @@ def test_rate_limit_wait_longer_than_the_run_affords_ends_it_with_the_cursor_int
 
 @SQLITE_ONLY
 def test_second_token_is_used_only_when_the_first_is_exhausted(fake: FakeGitHub, engine: sa.Engine) -> None:
-    runner = runner_for(fake, engine, github_tokens="ghp_second")
+    runner = runner_for(fake, engine, tokens="ghp_second")
     runner.run("github_prs", REPO)
     assert {r.token for r in fake.requests} == {FakeGitHub.fingerprint(TOKEN)}
     fake.set_remaining(TOKEN, 0)
@@ -153,7 +153,7 @@ def test_missing_repository_fails_its_shard_in_one_line_and_others_go_on(fake: F
 
 @SQLITE_ONLY
 def test_refused_token_is_one_clear_line(fake: FakeGitHub, engine: sa.Engine) -> None:
-    runner = runner_for(fake, engine, github_token="ghp_wrong_token_value")
+    runner = runner_for(fake, engine, token="ghp_wrong_token_value")
     with pytest.raises(GitHubAuthError) as refused:
         runner.run("github_prs", REPO)
     runner.close()
@@ -189,7 +189,7 @@ def test_planted_token_never_appears_in_logs_errors_database_or_request_log(
         fake.advance(10)
         fake.add_pr(REPO)
         try:
-            runner_for(fake, engine, github_max_wait=1).run("github_prs", REPO)
+            runner_for(fake, engine, max_wait=1).run("github_prs", REPO)
         except Exception as exc:
             errors.append(f"{exc!r} {exc}")
         runner.run("flaky_tests_summary", REPO)
@@ -236,8 +236,7 @@ def test_github_app_installation_token_is_exchanged_and_refreshed_before_it_expi
         with open(key_file, "w") as fh:
             fh.write(private)
         runner = runner_for(
-            fake, engine, github_token=None, github_app_id=77, github_app_private_key_file=key_file,
-            github_app_installation_id=5,
+            fake, engine, token=None, app_id=77, app_private_key_file=key_file, app_installation_id=5,
         )
         runner.run("github_prs", REPO)
         runner.close()

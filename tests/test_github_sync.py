@@ -20,8 +20,7 @@ from scrapesched.db.schema import (
 )
 from scrapesched.scrapers.github.errors import GitHubBadResponse
 from scrapesched.scrapers.github.write import BundleWriter, PrBundle
-from scrapesched.testing.fake_github import FakeGitHub, RequestRecord
-from scrapesched.testing.fake_github_comments import TRILLIAN_BOT, CodecovSpec
+from scrapesched.testing.fake_github import TRILLIAN_BOT, CodecovSpec, FakeGitHub, RequestRecord
 from scrapesched.testing.truth import differences, duplicate_keys
 
 REPOS = ["apache/cloudstack", "acme/widgets"]

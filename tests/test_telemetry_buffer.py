@@ -17,8 +17,8 @@ from telemetry_support import EndpointServer, ensure_flush_table, telemetry_resp
 
 from scrapesched.db.schema import http_error_summary, telemetry_flushes
 from scrapesched.scheduler.context import Counters
-from scrapesched.scrapers.http import HttpClient, TransportFailure
-from scrapesched.scrapers.telemetry.buffer import TelemetryBuffer, run_observer
+from scrapesched.scrapers.http import HttpClient, TransportFailure, run_observer
+from scrapesched.scrapers.telemetry.buffer import TelemetryBuffer
 
 Key = tuple[str, int, str]
 

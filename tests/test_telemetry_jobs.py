@@ -26,6 +26,7 @@ from telemetry_support import (
     telemetry_responder,
 )
 
+from scrapesched.cli.wiring import scraper_resources
 from scrapesched.config.settings import Settings, load_settings
 from scrapesched.db.schema import (
     http_error_summary,
@@ -37,9 +38,10 @@ from scrapesched.db.schema import (
     telemetry_scrapes,
     telemetry_series,
 )
-from scrapesched.scheduler.context import Services
-from scrapesched.scrapers.telemetry.buffer import buffer_for
-from scrapesched.scrapers.telemetry.jobs import SPECS, run_http_telemetry, run_retention, run_rollup
+from scrapesched.scrapers import retention
+from scrapesched.scrapers.resources import ScraperResources
+from scrapesched.scrapers.retention import run_retention
+from scrapesched.scrapers.telemetry.jobs import SPECS, run_http_telemetry, run_rollup
 
 T0 = datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
 ROLLUP = {"lookback_hours": 2, "max_hours": 48}
@@ -76,9 +78,11 @@ def rows(db: sa.Engine, table: sa.Table) -> list[sa.Row[Any]]:
         return list(conn.execute(sa.select(table).order_by(table.c.id)))
 
 
-def scrape_all(db: sa.Engine, settings: Settings, when: datetime, services: Services) -> None:
+def scrape_all(db: sa.Engine, settings: Settings, when: datetime, resources: ScraperResources) -> None:
     for endpoint in settings.telemetry.endpoints:
-        run_http_telemetry(run_context(db, settings, "http_telemetry", when, shard=endpoint.name, services=services))
+        run_http_telemetry(
+            run_context(db, settings, "http_telemetry", when, shard=endpoint.name, resources=resources)
+        )
 
 
 def test_bad_endpoints_are_recorded_with_a_clear_message_and_the_others_still_sampled(
@@ -97,9 +101,9 @@ def test_bad_endpoints_are_recorded_with_a_clear_message_and_the_others_still_sa
             {"name": "down", "url": server.url + "/status/503"},
         ],
     )
-    services = Services()
-    scrape_all(db, settings, T0, services)  # no endpoint raises: every run goes on
-    services.close()
+    resources = scraper_resources(settings, db)
+    scrape_all(db, settings, T0, resources)  # no endpoint raises: every run goes on
+    resources.close()
     scrapes = {r.endpoint: r for r in rows(db, telemetry_scrapes)}
     assert {k: (r.status_code, r.error_type, r.samples) for k, r in scrapes.items()} == {
         "good": (200, "", 4),
@@ -121,7 +125,7 @@ def test_bad_endpoints_are_recorded_with_a_clear_message_and_the_others_still_sa
     assert series[("good", "good_up")] == '{"endpoint":"good","env":"test"}'
     assert series[("field", "queue.running")] == '{"endpoint":"field"}'
     assert len(rows(db, telemetry_series)) == 5 and len(rows(db, telemetry_samples)) == 5
-    # The scraper's own requests are in the per-host summary (flushed by Services.close at shutdown).
+    # The scraper's own requests are in the per-host summary (flushed by resources.close at shutdown).
     t = http_error_summary
     with db.connect() as conn:
         summary = {(r.status_code, r.error_type): r.n for r in conn.execute(sa.select(t, t.c.count.label("n")))}
@@ -137,44 +141,44 @@ def test_a_bucket_sampled_twice_stores_each_sample_once_and_keeps_the_first(
 ) -> None:
     settings = settings_for(db, [{"name": "api", "url": server.url + "/prom/api"},
                                  {"name": "q", "url": server.url + "/json/q", "format": "json", "paths": JSON_PATHS}])
-    services = Services()
-    scrape_all(db, settings, T0, services)
+    resources = scraper_resources(settings, db)
+    scrape_all(db, settings, T0, resources)
     first = {(r.series_id, r.observed_at): r.value for r in rows(db, telemetry_samples)}
-    scrape_all(db, settings, T0, services)  # a second replica, or a recovery re-run, of the same fire
+    scrape_all(db, settings, T0, resources)  # a second replica, or a recovery re-run, of the same fire
     assert {(r.series_id, r.observed_at): r.value for r in rows(db, telemetry_samples)} == first
     assert server.requests["/prom/api"] == 2, "both scrapes really happened; the endpoint's values changed"
-    scrape_all(db, settings, T0 + timedelta(minutes=1), services)
+    scrape_all(db, settings, T0 + timedelta(minutes=1), resources)
     samples = rows(db, telemetry_samples)
     assert len(samples) == 2 * len(first) == 2 * 7
     assert len(rows(db, telemetry_series)) == 7
     assert len(rows(db, telemetry_scrapes)) == 4
-    services.close()
+    resources.close()
 
 
 def test_an_endpoint_interval_samples_once_per_bucket(db: sa.Engine, server: EndpointServer) -> None:
     settings = settings_for(db, [{"name": "api", "url": server.url + "/prom/api", "interval": "10m"}])
-    services = Services()
+    resources = scraper_resources(settings, db)
     for minutes in (2, 5, 9, 10, 14, 21):
-        scrape_all(db, settings, T0 + timedelta(minutes=minutes), services)
+        scrape_all(db, settings, T0 + timedelta(minutes=minutes), resources)
     assert server.requests["/prom/api"] == 3
     buckets = sorted({r.observed_at for r in rows(db, telemetry_samples)})
     assert buckets == [T0, T0 + timedelta(minutes=10), T0 + timedelta(minutes=20)]
-    services.close()
+    resources.close()
 
 
 def test_http_telemetry_fills_the_run_counters(db: sa.Engine, server: EndpointServer) -> None:
     settings = settings_for(db, [{"name": "api", "url": server.url + "/prom/api"},
                                  {"name": "down", "url": server.url + "/status/500"}])
-    services = Services()
-    ok = run_context(db, settings, "http_telemetry", T0, shard="api", services=services)
+    resources = scraper_resources(settings, db)
+    ok = run_context(db, settings, "http_telemetry", T0, shard="api", resources=resources)
     run_http_telemetry(ok)
-    down = run_context(db, settings, "http_telemetry", T0, shard="down", services=services)
+    down = run_context(db, settings, "http_telemetry", T0, shard="down", resources=resources)
     run_http_telemetry(down)
     assert ok.counters.as_dict() == {"rows_written": 5, "requests": 1, "not_modified": 0, "retries": 0,
                                      "rate_limit_waits": 0}
     assert (down.counters.requests, down.counters.retries, down.counters.rows_written) == (2, 1, 1)
-    assert buffer_for(ok).unflushed() == {("127.0.0.1", 200, ""): 1, ("127.0.0.1", 500, "server_error"): 2}
-    services.close()
+    assert ok.resources.telemetry.unflushed() == {("127.0.0.1", 200, ""): 1, ("127.0.0.1", 500, "server_error"): 2}
+    resources.close()
 
 
 def _seed_samples(db: sa.Engine, series: int, minutes: list[int], seed: int = 7) -> None:
@@ -290,7 +294,8 @@ def test_retention_deletes_only_old_rows_in_bounded_batches_and_reports_them(db:
             {"flush_id": f"{i:032x}", "owner": "x", "flushed_at": t, "key_count": 1, "request_count": 1}
             for i, t in enumerate((old, new))
         ])
-    settings = settings_for(db, [], samples_retention="7d", retention_batch_size=5)
+    settings = load_settings(database_url=db.url.render_as_string(hide_password=False), instance_id="test",
+                             retention={"samples": "7d", "batch_size": 5})
     deletes: list[str] = []
 
     @event.listens_for(db, "before_cursor_execute")
@@ -320,4 +325,5 @@ def test_retention_deletes_only_old_rows_in_bounded_batches_and_reports_them(db:
 
 
 def test_the_telemetry_jobs_are_registered() -> None:
-    assert [s.name for s in SPECS] == ["http_telemetry", "telemetry_rollup", "retention"]
+    assert [s.name for s in SPECS] == ["http_telemetry", "telemetry_rollup"]
+    assert [s.name for s in retention.SPECS] == ["retention"]

@@ -1,4 +1,5 @@
-"""``scrapesched jobs``: every job, its schedule, shards, policies and next fire time."""
+"""``scrapesched jobs``: every job, its schedule, shards, policies, next fire time and the distribution that
+provides it (jobs are plug-ins)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,11 @@ from datetime import UTC, datetime
 import click
 
 from scrapesched.cli.app import App
-from scrapesched.scheduler.builtin import default_registry
 from scrapesched.scheduler.plan import PlannedJob, build_plan
+from scrapesched.scheduler.plugins import load_registry
 
 
-def _row(p: PlannedJob, now: datetime) -> dict[str, object]:
+def _row(p: PlannedJob, now: datetime, provided_by: str) -> dict[str, object]:
     nxt = p.next_fire(now) if p.scheduled else None
     return {
         "job": p.name,
@@ -26,6 +27,7 @@ def _row(p: PlannedJob, now: datetime) -> dict[str, object]:
         "catchup": p.catchup,
         "recover": p.recover,
         "description": p.spec.description,
+        "provided_by": provided_by,
     }
 
 
@@ -35,7 +37,8 @@ def _row(p: PlannedJob, now: datetime) -> dict[str, object]:
 def command(app: App, as_json: bool) -> None:
     """List jobs, schedules, shards and next fire times (no database needed)."""
     now = datetime.now(UTC)
-    rows = [_row(p, now) for p in build_plan(app.require_settings(), default_registry())]
+    registry = load_registry()
+    rows = [_row(p, now, registry.origin(p.name)) for p in build_plan(app.require_settings(), registry)]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return

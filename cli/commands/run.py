@@ -19,54 +19,50 @@ log = structlog.get_logger("run")
 @click.pass_obj
 def command(app: App, instance_id: str | None) -> None:
     """Run the scheduler: every fire of every job shard runs once across all replicas."""
+    from scrapesched.cli.wiring import wired_runner
     from scrapesched.db.migrate import require_head
-    from scrapesched.scheduler.builtin import default_registry
-    from scrapesched.scheduler.context import Services
     from scrapesched.scheduler.health import HealthServer
     from scrapesched.scheduler.metrics import Metrics
     from scrapesched.scheduler.plan import build_plan
-    from scrapesched.scheduler.runner import Runner
+    from scrapesched.scheduler.plugins import load_registry
     from scrapesched.scheduler.service import SchedulerService
 
     if instance_id:
         app.settings = app.require_settings().model_copy(update={"instance_id": instance_id})
     settings = app.require_settings()
-    plan = build_plan(settings, default_registry())  # config errors first: exit 2 before any connection
+    plan = build_plan(settings, load_registry())  # config errors first: exit 2 before any connection
     engine = app.engine()
     require_head(engine)
-    locks = app.locks()
-    services = Services()
     metrics = Metrics()
-    runner = Runner(settings, engine, locks, services, metrics, app.redactor)
-    service = SchedulerService(engine, runner, plan, settings.max_concurrent)
-    stop = threading.Event()
+    with wired_runner(app, metrics) as runner:  # the clients, built once; closed after the service stopped
+        service = SchedulerService(engine, runner, plan, settings.max_concurrent)
+        stop = threading.Event()
 
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        log.info("signal_received", signal=signal.Signals(signum).name)
-        stop.set()
+        def on_signal(signum: int, _frame: FrameType | None) -> None:
+            log.info("signal_received", signal=signal.Signals(signum).name)
+            stop.set()
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    health = None
-    if settings.http_port is not None:
-        health = HealthServer(
-            settings.http_host,
-            settings.http_port,
-            alive=lambda: None if service.alive() else "scheduler loop not running",
-            ready=lambda: _ready(app),
-            registry=metrics.registry,
-        )
-        health.start()
-        log.info("http_listening", port=health.port)
-    service.start()
-    try:
-        while not stop.wait(1.0):
-            pass
-    finally:
-        service.stop(settings.shutdown_grace)
-        if health is not None:
-            health.close()
-        services.close()
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+        health = None
+        if settings.http_port is not None:
+            health = HealthServer(
+                settings.http_host,
+                settings.http_port,
+                alive=lambda: None if service.alive() else "scheduler loop not running",
+                ready=lambda: _ready(app),
+                registry=metrics.registry,
+            )
+            health.start()
+            log.info("http_listening", port=health.port)
+        service.start()
+        try:
+            while not stop.wait(1.0):
+                pass
+        finally:
+            service.stop(settings.shutdown_grace)
+            if health is not None:
+                health.close()
     log.info("exited", instance=settings.instance_id)
 
 

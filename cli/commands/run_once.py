@@ -14,8 +14,8 @@ from scrapesched.config.errors import ConfigError
 from scrapesched.db.clock import server_time
 from scrapesched.db.migrate import require_head
 from scrapesched.db.vocabulary import Trigger
-from scrapesched.scheduler.builtin import default_registry
 from scrapesched.scheduler.plan import build_plan
+from scrapesched.scheduler.plugins import load_registry
 from scrapesched.scheduler.runner import Outcome, OutcomeStatus
 
 EXIT_FAILED = 1
@@ -39,12 +39,11 @@ def _parse_params(pairs: tuple[str, ...]) -> dict[str, str]:
 @click.pass_obj
 def command(app: App, job: str, shards: tuple[str, ...], params: tuple[str, ...]) -> int:
     """Run JOB now on this machine (trigger `manual`), still claimed and leased like a scheduled fire."""
-    from scrapesched.scheduler.context import Services
+    from scrapesched.cli.wiring import wired_runner
     from scrapesched.scheduler.metrics import Metrics
-    from scrapesched.scheduler.runner import Runner
 
     settings = app.require_settings()
-    plan = {p.name: p for p in build_plan(settings, default_registry())}
+    plan = {p.name: p for p in build_plan(settings, load_registry())}
     if job not in plan:
         raise ConfigError(f"unknown job {job!r} (known: {', '.join(sorted(plan))})")
     planned = plan[job]
@@ -54,10 +53,8 @@ def command(app: App, job: str, shards: tuple[str, ...], params: tuple[str, ...]
     targets = list(shards) or planned.shards
     engine = app.engine()
     require_head(engine)
-    services = Services()
-    runner = Runner(settings, engine, app.locks(), services, Metrics(), app.redactor)
     outcomes: list[tuple[str, Outcome]] = []
-    try:
+    with wired_runner(app, Metrics()) as runner:
         for shard in targets:
             with engine.connect() as conn:
                 now = server_time(conn)
@@ -71,8 +68,6 @@ def command(app: App, job: str, shards: tuple[str, ...], params: tuple[str, ...]
                 outcome = runner.execute(planned, shard, now, Trigger.MANUAL, run_params)
             outcomes.append((label, outcome))
             click.echo(_describe(label, outcome))
-    finally:
-        services.close()
     if any(o.status == OutcomeStatus.FAILED for _, o in outcomes):
         return EXIT_FAILED
     if any(o.status in (OutcomeStatus.BUSY, OutcomeStatus.LOST) for _, o in outcomes):

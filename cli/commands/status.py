@@ -8,16 +8,13 @@ import sys
 from datetime import datetime, timedelta
 
 import click
-import sqlalchemy as sa
 
 from scrapesched.cli.app import App
 from scrapesched.db.clock import server_time
 from scrapesched.db.migrate import require_head
-from scrapesched.db.schema import job_runs
-from scrapesched.db.vocabulary import RunStatus
-from scrapesched.scheduler.builtin import default_registry
+from scrapesched.scheduler import runs
 from scrapesched.scheduler.plan import PlannedJob, build_plan
-from scrapesched.scheduler.runs import lease_name, utc
+from scrapesched.scheduler.plugins import load_registry
 
 
 def _interval(p: PlannedJob, now: datetime) -> timedelta | None:
@@ -32,40 +29,15 @@ def _interval(p: PlannedJob, now: datetime) -> timedelta | None:
 def command(app: App, as_json: bool) -> int:
     """Show the health of every job shard: last run, last success, lease holder, staleness."""
     settings = app.require_settings()
-    plan = build_plan(settings, default_registry())
+    plan = build_plan(settings, load_registry())
     engine = app.engine()
     require_head(engine)
     locks = app.locks()
     with engine.connect() as conn:
         now = server_time(conn)
-        last = {
-            (r.job_name, r.shard): r
-            for r in conn.execute(
-                sa.select(job_runs).where(
-                    job_runs.c.id.in_(
-                        sa.select(sa.func.max(job_runs.c.id)).group_by(job_runs.c.job_name, job_runs.c.shard)
-                    )
-                )
-            )
-        }
-        ok = {
-            (r.job_name, r.shard): r.finished_at
-            for r in conn.execute(
-                sa.select(
-                    job_runs.c.job_name, job_runs.c.shard, sa.func.max(job_runs.c.finished_at).label("finished_at")
-                )
-                .where(job_runs.c.status == RunStatus.SUCCEEDED)
-                .group_by(job_runs.c.job_name, job_runs.c.shard)
-            )
-        }
-        first_runs = {
-            (r.job_name, r.shard): r.started_at
-            for r in conn.execute(
-                sa.select(
-                    job_runs.c.job_name, job_runs.c.shard, sa.func.min(job_runs.c.started_at).label("started_at")
-                ).group_by(job_runs.c.job_name, job_runs.c.shard)
-            )
-        }
+        last = runs.last_runs(conn)
+        successes = runs.last_successes(conn)
+        first_starts = runs.first_starts(conn)
     rows = []
     for p in plan:
         if not p.scheduled and not any(k[0] == p.name for k in last):
@@ -73,11 +45,10 @@ def command(app: App, as_json: bool) -> int:
         interval = _interval(p, now)
         for shard in p.shards:
             run = last.get((p.name, shard))
-            found = ok.get((p.name, shard))
-            success = utc(found) if found is not None else None
-            holder = locks.holder(lease_name(p.name, shard))
+            success = successes.get((p.name, shard))
+            holder = locks.holder(runs.lease_name(p.name, shard))
             # No success for two intervals; a shard that never succeeded is stale once its first run is that old.
-            since = success or (utc(first_runs[(p.name, shard)]) if (p.name, shard) in first_runs else None)
+            since = success or first_starts.get((p.name, shard))
             stale = bool(p.scheduled and interval and since is not None and now - since > 2 * interval)
             rows.append(
                 {

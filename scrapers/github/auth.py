@@ -120,7 +120,7 @@ class AppTokens:
         if response.status_code in (401, 403, 404):
             raise GitHubAuthError(
                 f"{where}: {response.status_code}: GitHub refused the App installation token exchange "
-                "(check github_app_id, github_app_private_key_file and github_app_installation_id)"
+                "(check github.app_id, github.app_private_key_file and github.app_installation_id)"
             )
         if response.status_code != 201 and response.status_code != 200:
             raise GitHubBadResponse(f"{where}: unexpected status {response.status_code} for an installation token")
@@ -147,7 +147,7 @@ def token_source(
     if any(part is not None for part in app_parts):
         if app_id is None or app_private_key_file is None or app_installation_id is None:
             raise ConfigError(
-                "a GitHub App needs github_app_id, github_app_private_key_file and github_app_installation_id"
+                "a GitHub App needs github.app_id, github.app_private_key_file and github.app_installation_id"
             )
         try:
             key = Path(app_private_key_file).read_text()

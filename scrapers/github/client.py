@@ -1,9 +1,10 @@
 """The GitHub layer on the one HTTP client: authentication, conditional requests, Link pagination and rate
 limits, for every GitHub job.
 
-``GitHubClient`` is created once per process (``ctx.services.get("github", ...)``, see ``client_for``) and
-shared by all runs; ``client.session(...)`` gives a run its view with the run's counters observer and its
-cancellable ``sleep``. Every attempt goes through ``HttpClient``'s hooks (telemetry) and the run's observer.
+``GitHubClient`` is created once per process by the app wiring (with the telemetry buffer's hook) and
+reaches the runs as ``ctx.resources.github``; ``client.session(...)`` gives a run its view with the run's
+counters observer and its cancellable ``sleep``. Every attempt goes through ``HttpClient``'s hooks
+(telemetry) and the run's observer.
 
 One GET (``GitHubSession.get``):
 
@@ -12,8 +13,8 @@ One GET (``GitHubSession.get``):
 2. the rate-limit budget picks the credential and the pacing wait (``scrapers.github.budget``);
 3. 5xx and transport errors are retried by ``HttpClient`` (bounded, with backoff);
 4. a secondary rate limit (403/429 with ``Retry-After`` or GitHub's message) waits as told, or
-   ``github_secondary_wait`` doubled on each repeat; an exhausted primary limit marks the token exhausted
-   and the budget switches token or waits for the reset. A wait longer than ``github_max_wait`` raises
+   ``github.secondary_wait`` doubled on each repeat; an exhausted primary limit marks the token exhausted
+   and the budget switches token or waits for the reset. A wait longer than ``github.max_wait`` raises
    ``GitHubRateLimited`` (the run ends, its cursor intact);
 5. 401, 404 and other 403s raise one-line ``GitHubError``\\ s; malformed JSON raises ``GitHubBadResponse``.
 
@@ -25,7 +26,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -36,7 +36,6 @@ from urllib.parse import urlencode, urlsplit
 import httpx
 import structlog
 
-from scrapesched.cli.app import github_token_list
 from scrapesched.scrapers.github.auth import Credential, TokenSource, token_source
 from scrapesched.scrapers.github.budget import RateBudget
 from scrapesched.scrapers.github.errors import (
@@ -49,7 +48,7 @@ from scrapesched.scrapers.github.errors import (
     describe_request,
 )
 from scrapesched.scrapers.github.etags import Cached, EtagStore, etag_row, needs_touch
-from scrapesched.scrapers.http import Hook, HttpClient, RequestRecord
+from scrapesched.scrapers.http import Hook, HttpClient
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -85,17 +84,6 @@ def link_next(link: str | None) -> str | None:
     return None
 
 
-def run_observer(add: Callable[..., None]) -> Hook:
-    """An observer that counts a run's requests, 304s and retries through ``add`` (thread-safe)."""
-    lock = threading.Lock()
-
-    def observe(record: RequestRecord) -> None:
-        with lock:
-            add(requests=1, not_modified=int(record.not_modified), retries=int(record.attempt > 1))
-
-    return observe
-
-
 def _retry_after(headers: Mapping[str, str]) -> float | None:
     value = headers.get("retry-after")
     if value is None:
@@ -107,7 +95,9 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
 
 
 class GitHubClient:
-    """Per-process GitHub client: the HTTP client, credentials, shared rate-limit budget and ETag store."""
+    """Per-process GitHub client: the HTTP client, credentials, shared rate-limit budget and ETag store.
+
+    ``hooks`` see every request record (the app wiring passes the telemetry buffer's ``record``)."""
 
     def __init__(
         self,
@@ -118,7 +108,8 @@ class GitHubClient:
         transport: httpx.BaseTransport | None = None,
         first_backoff: float = 0.5,
     ) -> None:
-        self.api_url = settings.github_api_url.rstrip("/")
+        github = settings.github
+        self.api_url = github.api_url.rstrip("/")
         self._origin = urlsplit(self.api_url)[:2]
         self.http = HttpClient(
             timeout=settings.http_timeout,
@@ -130,29 +121,18 @@ class GitHubClient:
             hooks=hooks,
             transport=transport,
         )
-        tokens: list[str] = []
-        if settings.github_token is not None:
-            tokens.append(settings.github_token.get_secret_value().strip())
-        if settings.github_tokens is not None:
-            tokens += github_token_list(settings.github_tokens.get_secret_value())
         self.auth: TokenSource = token_source(
             api_url=self.api_url,
             http=self.http,
-            tokens=tokens,
-            app_id=settings.github_app_id,
-            app_private_key_file=settings.github_app_private_key_file,
-            app_installation_id=settings.github_app_installation_id,
+            tokens=github.all_tokens(),
+            app_id=github.app_id,
+            app_private_key_file=github.app_private_key_file,
+            app_installation_id=github.app_installation_id,
         )
-        self.budget = RateBudget(
-            engine, reserve=settings.github_rate_limit_reserve, slowdown=settings.github_rate_limit_slowdown
-        )
+        self.budget = RateBudget(engine, reserve=github.rate_limit_reserve, slowdown=github.rate_limit_slowdown)
         self.etags = EtagStore(engine)
-        self.secondary_wait = settings.github_secondary_wait
-        self.max_wait = settings.github_max_wait
-
-    def add_hook(self, hook: Hook) -> None:
-        """Also pass every request record to ``hook`` (e.g. the telemetry buffer)."""
-        self.http.add_hook(hook)
+        self.secondary_wait = github.secondary_wait
+        self.max_wait = github.max_wait
 
     def url(self, path: str, params: Mapping[str, Any] | None = None) -> str:
         """The absolute URL of an API path (or a URL from a Link header), with ``params`` in the given order."""
@@ -298,7 +278,7 @@ class GitHubSession:
         if waited + seconds > self.client.max_wait:
             raise GitHubRateLimited(
                 f"{describe_request('GET', url)}: rate limit ({reason.replace('_', ' ')}) needs a wait of "
-                f"{seconds:.0f}s, more than github_max_wait ({self.client.max_wait:.0f}s): stopping, the next run "
+                f"{seconds:.0f}s, more than github.max_wait ({self.client.max_wait:.0f}s): stopping, the next run "
                 "resumes from the cursor"
             )
         if seconds >= 1.0:
@@ -357,18 +337,10 @@ class GitHubSession:
         return str(message)[:200] if message else ""
 
 
-def client_for(ctx_services: Any, settings: Settings, engine: Engine, hooks: Iterable[Hook] = ()) -> GitHubClient:
-    """The process's GitHub client from the run's services (created on first use)."""
-    client: GitHubClient = ctx_services.get("github", lambda: GitHubClient(settings, engine, hooks=hooks))
-    return client
-
-
 __all__ = [
     "Fetched",
     "GitHubClient",
     "GitHubError",
     "GitHubSession",
-    "client_for",
     "link_next",
-    "run_observer",
 ]

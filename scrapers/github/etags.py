@@ -17,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Connection, Engine
 
+from scrapesched.db.prune import delete_before
 from scrapesched.db.schema import http_etags
 from scrapesched.db.upsert import upsert
 
@@ -101,3 +102,9 @@ class EtagStore:
         """Store validators (newest fetch wins), in the transaction that wrote the data they cover."""
         if rows:
             upsert(conn, http_etags, rows, newer="fetched_at")
+
+
+def delete_unused_before(conn: Connection, cutoff: datetime, limit: int) -> int:
+    """Delete up to ``limit`` of the stored responses not used since ``cutoff``, least recently used first
+    (for the ``retention`` job). Rows deleted."""
+    return delete_before(conn, http_etags.c.used_at, cutoff, limit)

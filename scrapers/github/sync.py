@@ -16,7 +16,7 @@
    facts, the validators of the responses it used, and the pass's cursor.
 3. Comment facts of pull requests not on those pages are written last, with the feed's cursor.
 
-FLOOR is the stream's ``high_water`` minus ``github_sync_overlap``. Both lists are read newest first, so a
+FLOOR is the stream's ``high_water`` minus ``github.sync_overlap``. Both lists are read newest first, so a
 change during a pass moves an item to the front: later pages see duplicates (harmless), never gaps, and the
 moved item is newer than the pass's ``top``, which becomes the next ``high_water``. A crash leaves the
 cursor at the last written page (state ``next``): the next run resumes there. A 304 page was fully written
@@ -42,6 +42,7 @@ from sqlalchemy import Connection, Engine
 from scrapesched.db.clock import db_now, server_time
 from scrapesched.db.schema import pr_health_labels, pr_states
 from scrapesched.scheduler.context import RunCancelled
+from scrapesched.scheduler.threads import RunThreadPool
 from scrapesched.scrapers.github.client import Fetched, GitHubSession
 from scrapesched.scrapers.github.errors import GitHubBadResponse, GitHubNotFound, describe_request
 from scrapesched.scrapers.github.etags import Cached
@@ -132,7 +133,7 @@ class RepoSync:
         env = self.env
         pulls_cursor = read_cursor(env.engine, self.repo, PULLS)
         comments_cursor = read_cursor(env.engine, self.repo, COMMENTS)
-        pool = ThreadPoolExecutor(max_workers=max(2, env.workers), thread_name_prefix=f"gh-{self.repo}")
+        pool = RunThreadPool(max_workers=max(2, env.workers), thread_name_prefix=f"gh-{self.repo}")
         try:
             feed = pool.submit(self._read_feed, comments_cursor)
             self._pulls_pass(pulls_cursor, feed, pool)
@@ -362,7 +363,7 @@ class RefreshSync:
                 ).scalars()
             ]
         extra = [repo_page.etag_row] if repo_page.etag_row is not None else []
-        with ThreadPoolExecutor(max_workers=max(1, env.workers), thread_name_prefix=f"ghr-{self.repo}") as pool:
+        with RunThreadPool(max_workers=max(1, env.workers), thread_name_prefix=f"ghr-{self.repo}") as pool:
             for start in range(0, len(numbers), REFRESH_CHUNK):
                 env.check()
                 chunk = numbers[start : start + REFRESH_CHUNK]

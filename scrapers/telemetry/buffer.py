@@ -5,10 +5,12 @@ What is counted: every attempt ``HttpClient`` makes, successes included, by (hos
 type): ``(host, 200, "")``, ``(host, 304, "")``, ``(host, 404, "client_error")``, ``(host, 503,
 "server_error")``, and ``(host, 0, "timeout" | "connect" | "protocol")`` for attempts that got no response.
 
-When it is written: ``flush()`` at the end of every run (the runner calls ``flush_telemetry``), every
-``telemetry.flush_interval`` seconds from a background thread while requests keep coming, and at shutdown
-(``close()``, called by ``Services.close``). A flush is one transaction: an idempotency check, the flush's
-id (``telemetry_flushes``) and one multi-row upsert ``count = count + n``, never a read-modify-write.
+One buffer per process, created by the app wiring at start-up and hooked into the HTTP clients it builds.
+When it is written: at the end of every run (``flush_quietly("run_end")``, an ``on_run_end`` hook the wiring
+gives the runner), every ``telemetry.flush_interval`` seconds from a background thread while requests keep
+coming, and at shutdown (``close()``, called by the wiring). A flush is one transaction: an idempotency
+check, the flush's id (``telemetry_flushes``) and one multi-row upsert ``count = count + n``, never a
+read-modify-write.
 
 Exactly once: ``flush()`` first seals the pending counts into a batch with a new random id, and forgets
 the batch only after its transaction committed. A failed flush keeps the sealed batch, and the next flush
@@ -27,21 +29,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
-from typing import TYPE_CHECKING
 
 import structlog
 from sqlalchemy import Connection, Engine, select
 
+from scrapesched.db.prune import delete_before
 from scrapesched.db.retry import transaction
 from scrapesched.db.schema import http_error_summary, telemetry_flushes
 from scrapesched.db.upsert import upsert
-from scrapesched.scrapers.http import Hook, RequestRecord
+from scrapesched.scrapers.http import RequestRecord
 
-if TYPE_CHECKING:
-    from scrapesched.config.settings import Settings
-    from scrapesched.scheduler.context import Counters, RunContext, Services
-
-BUFFER_SERVICE = "telemetry_buffer"
 DEFAULT_FLUSH_INTERVAL_S = 10.0
 
 Key = tuple[str, int, str]  # host, status_code (0: no response), error_type ("" for 2xx/3xx)
@@ -271,45 +268,7 @@ class TelemetryBuffer:
         self.flush_quietly("shutdown")
 
 
-def telemetry_buffer(services: Services, engine: Engine, settings: Settings) -> TelemetryBuffer:
-    """This process's buffer (created on first use, flushed by ``Services.close`` at shutdown).
-
-    Get it *before* creating a client in ``services.get`` (the factory must not call ``services.get``)::
-
-        buffer = telemetry_buffer(ctx.services, ctx.engine, ctx.settings)
-        client = ctx.services.get("github", lambda: HttpClient(..., hooks=[buffer.record]))
-    """
-    return services.get(
-        BUFFER_SERVICE,
-        lambda: TelemetryBuffer(
-            engine,
-            owner=settings.instance_id,
-            flush_interval=settings.telemetry.flush_interval,
-            attempts=settings.db_retry_attempts,
-            batch_size=settings.db_batch_size,
-        ),
-    )
-
-
-def buffer_for(ctx: RunContext) -> TelemetryBuffer:
-    """``telemetry_buffer`` for a running job."""
-    return telemetry_buffer(ctx.services, ctx.engine, ctx.settings)
-
-
-def flush_telemetry(services: Services, engine: Engine, settings: Settings) -> FlushResult | None:
-    """Flush this process's HTTP summary; never raises. The runner calls it when a run ends."""
-    return telemetry_buffer(services, engine, settings).flush_quietly("run_end")
-
-
-def run_observer(counters: Counters) -> Hook:
-    """A per-call ``observer`` that fills a run's counters: every attempt is a request, attempts after the
-    first are retries, 304s are ``not_modified``."""
-
-    def observe(rec: RequestRecord) -> None:
-        counters.add(
-            requests=1,
-            retries=1 if rec.attempt > 1 else 0,
-            not_modified=1 if rec.status_code == 304 else 0,
-        )
-
-    return observe
+def delete_flushes_before(conn: Connection, cutoff: datetime, limit: int) -> int:
+    """Delete up to ``limit`` of the oldest flush ids written before ``cutoff`` (for the ``retention`` job);
+    a flush retried after that could be counted twice, so the retention is days, not seconds. Rows deleted."""
+    return delete_before(conn, telemetry_flushes.c.flushed_at, cutoff, limit)

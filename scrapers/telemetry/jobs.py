@@ -1,5 +1,7 @@
 """The telemetry jobs: ``http_telemetry`` samples the configured endpoints (one shard each),
-``telemetry_rollup`` consolidates raw samples into hourly rows, ``retention`` deletes old rows.
+``telemetry_rollup`` consolidates raw samples into hourly rows. (The ``retention`` job, in
+``scrapers.retention``, deletes old samples, scrape rows and rollups through the ``delete_*_before``
+functions here.)
 
 - ``http_telemetry``: GET the endpoint (through the one ``HttpClient``, so the request is counted in the
   per-host HTTP summary too), extract samples (``scrapers.parsers.exposition``), store each series once in
@@ -12,29 +14,24 @@
   of the hours since the newest rollup (minus ``lookback_hours``) and upserts them, guarded by ``count``
   so an older, smaller recomputation never replaces a newer one. Re-running it, or running it on two
   replicas at once, gives the same rows.
-- ``retention``: deletes raw samples, scrape rows, hourly rollups, finished ``job_runs``, unused ETags and
-  old flush ids past their retention, oldest first, ``retention_batch_size`` rows per transaction, and
-  logs what it deleted (``retention_deleted``).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
-from sqlalchemy import Column, Connection, Table, and_, delete, func, select
+from sqlalchemy import Connection, and_, func, select
 
 from scrapesched.config.errors import ConfigError
+from scrapesched.config.settings import Settings
 from scrapesched.config.telemetry_settings import EndpointSettings
-from scrapesched.db.clock import server_time
+from scrapesched.db.prune import delete_before
 from scrapesched.db.schema import (
-    http_etags,
-    job_runs,
-    telemetry_flushes,
     telemetry_hourly,
     telemetry_samples,
     telemetry_scrapes,
@@ -43,11 +40,10 @@ from scrapesched.db.schema import (
 from scrapesched.db.upsert import upsert
 from scrapesched.scheduler.context import RunContext
 from scrapesched.scheduler.registry import JobSpec, Param
-from scrapesched.scrapers.http import Hook, HttpClient, RequestRecord, TransportFailure, error_type_of
+from scrapesched.scrapers.http import Hook, HttpClient, RequestRecord, TransportFailure, error_type_of, run_observer
 from scrapesched.scrapers.parsers.exposition import ExpositionError, Extraction, extract, with_labels
-from scrapesched.scrapers.telemetry.buffer import buffer_for, run_observer
+from scrapesched.scrapers.resources import JobContext
 
-HTTP_SERVICE = "telemetry_http"
 HOUR = timedelta(hours=1)
 MAX_NAME_CHARS = 255  # telemetry_series.name
 MAX_ERROR_CHARS = 2000
@@ -165,19 +161,16 @@ def _already_scraped(conn: Connection, endpoint: str, bucket: datetime) -> bool:
     return conn.execute(stmt).first() is not None
 
 
-def _client(ctx: RunContext) -> HttpClient:
-    buffer = buffer_for(ctx)  # before services.get below: a factory must not call services.get
-    settings = ctx.settings
-    return ctx.services.get(
-        HTTP_SERVICE,
-        lambda: HttpClient(
-            timeout=settings.http_timeout,
-            concurrency=settings.http_concurrency,
-            attempts=2,
-            first_backoff=0.2,
-            max_backoff=1.0,
-            hooks=[buffer.record],
-        ),
+def scrape_client(settings: Settings, hooks: Iterable[Hook] = ()) -> HttpClient:
+    """The HTTP client of the telemetry scrapes (built once by the app wiring): one quick retry, since the
+    next fire samples again anyway."""
+    return HttpClient(
+        timeout=settings.http_timeout,
+        concurrency=settings.http_concurrency,
+        attempts=2,
+        first_backoff=0.2,
+        max_backoff=1.0,
+        hooks=hooks,
     )
 
 
@@ -192,7 +185,7 @@ def endpoint_of(ctx: RunContext) -> EndpointSettings:
     return endpoint
 
 
-def run_http_telemetry(ctx: RunContext) -> None:
+def run_http_telemetry(ctx: JobContext) -> None:
     """Sample one endpoint (the shard) for this fire's bucket."""
     endpoint = endpoint_of(ctx)
     bucket = bucket_start(ctx.scheduled_for, endpoint.interval)
@@ -202,7 +195,7 @@ def run_http_telemetry(ctx: RunContext) -> None:
             if _already_scraped(conn, endpoint.name, bucket):
                 log.info("bucket_already_sampled")
                 return
-    result = scrape(_client(ctx), endpoint, run_observer(ctx.counters))
+    result = scrape(ctx.resources.http, endpoint, run_observer(ctx.counters))
     ctx.check()
     written = ctx.transaction(
         partial(store, endpoint=endpoint.name, bucket=bucket, result=result, batch_size=ctx.settings.db_batch_size),
@@ -300,57 +293,20 @@ def run_rollup(ctx: RunContext) -> None:
     ctx.log.info("rollup_done", hours=hours, rows=rows, newest_before=None if newest is None else newest.isoformat())
 
 
-# --- retention ---------------------------------------------------------------------------------------------
-# (table, timestamp column, setting in [telemetry] with its retention)
-RETENTION: tuple[tuple[Table, str, str], ...] = (
-    (telemetry_samples, "observed_at", "samples_retention"),
-    (telemetry_scrapes, "observed_at", "samples_retention"),
-    (telemetry_hourly, "hour", "hourly_retention"),
-    (job_runs, "finished_at", "job_runs_retention"),  # running rows have no finished_at: never deleted
-    (http_etags, "used_at", "etags_retention"),
-    (telemetry_flushes, "flushed_at", "flush_ids_retention"),
-)
+# --- what the retention job deletes here ------------------------------------------------------------------
+def delete_samples_before(conn: Connection, cutoff: datetime, limit: int) -> int:
+    """Delete up to ``limit`` of the oldest raw samples taken before ``cutoff``; rows deleted."""
+    return delete_before(conn, telemetry_samples.c.observed_at, cutoff, limit)
 
 
-def delete_batch(conn: Connection, table: Table, column: Column[Any], cutoff: datetime, limit: int) -> tuple[int, int]:
-    """Delete up to ``limit`` of the oldest rows with ``column < cutoff``: (rows found, rows deleted).
-
-    Two statements (ids, then DELETE by id) because MariaDB refuses LIMIT in an IN subquery; the DELETE
-    repeats the condition, so a row touched in between is not deleted by mistake.
-    """
-    ids = list(conn.execute(select(table.c.id).where(column < cutoff).order_by(column).limit(limit)).scalars())
-    if not ids:
-        return 0, 0
-    result = conn.execute(delete(table).where(table.c.id.in_(ids), column < cutoff))
-    return len(ids), int(result.rowcount)
+def delete_scrapes_before(conn: Connection, cutoff: datetime, limit: int) -> int:
+    """Delete up to ``limit`` of the oldest per-scrape status rows from before ``cutoff``; rows deleted."""
+    return delete_before(conn, telemetry_scrapes.c.observed_at, cutoff, limit)
 
 
-def delete_older(ctx: RunContext, table: Table, column: Column[Any], cutoff: datetime, batch_size: int) -> int:
-    """Delete every row with ``column < cutoff``, ``batch_size`` rows per transaction. Rows deleted."""
-    total = 0
-    while True:
-        ctx.check()
-        found, deleted = ctx.transaction(
-            partial(delete_batch, table=table, column=column, cutoff=cutoff, limit=batch_size),
-            what=f"retention {table.name}",
-        )
-        total += deleted
-        if found < batch_size:
-            return total
-
-
-def run_retention(ctx: RunContext) -> None:
-    """Delete what is older than its retention (the database's clock decides), and log the counts."""
-    settings = ctx.settings.telemetry
-    with ctx.engine.connect() as conn:
-        now = server_time(conn)
-    deleted: dict[str, int] = {}
-    cutoffs: dict[str, str] = {}
-    for table, column, setting in RETENTION:
-        cutoff = now - timedelta(seconds=float(getattr(settings, setting)))
-        deleted[table.name] = delete_older(ctx, table, table.c[column], cutoff, settings.retention_batch_size)
-        cutoffs[table.name] = cutoff.isoformat()
-    ctx.log.info("retention_deleted", total=sum(deleted.values()), deleted=deleted, cutoffs=cutoffs)
+def delete_hourly_before(conn: Connection, cutoff: datetime, limit: int) -> int:
+    """Delete up to ``limit`` of the oldest hourly rollups of hours before ``cutoff``; rows deleted."""
+    return delete_before(conn, telemetry_hourly.c.hour, cutoff, limit)
 
 
 def endpoint_shards(settings: Any) -> list[str]:
@@ -358,31 +314,28 @@ def endpoint_shards(settings: Any) -> list[str]:
     return [e.name for e in settings.telemetry.endpoints]
 
 
+HTTP_TELEMETRY = JobSpec(
+    name="http_telemetry",
+    run=run_http_telemetry,
+    description="Samples the [[telemetry.endpoints]] (Prometheus text or JSON) into telemetry_samples.",
+    interval=60.0,
+    lease_ttl=60.0,
+    shards=endpoint_shards,
+)
+TELEMETRY_ROLLUP = JobSpec(
+    name="telemetry_rollup",
+    run=run_rollup,
+    description="Consolidates raw telemetry samples into hourly min/max/avg/count/last rows.",
+    interval=300.0,
+    lease_ttl=300.0,
+    params={
+        "lookback_hours": Param(int, 2, "hours before the newest rolled-up hour that are recomputed"),
+        "max_hours": Param(int, 48, "hours rolled up per run at most (the next run continues)"),
+    },
+)
+
+# This module's jobs (each also an entry point of ``scrapesched.jobs`` in pyproject.toml).
 SPECS: list[JobSpec] = [
-    JobSpec(
-        name="http_telemetry",
-        run=run_http_telemetry,
-        description="Samples the [[telemetry.endpoints]] (Prometheus text or JSON) into telemetry_samples.",
-        interval=60.0,
-        lease_ttl=60.0,
-        shards=endpoint_shards,
-    ),
-    JobSpec(
-        name="telemetry_rollup",
-        run=run_rollup,
-        description="Consolidates raw telemetry samples into hourly min/max/avg/count/last rows.",
-        interval=300.0,
-        lease_ttl=300.0,
-        params={
-            "lookback_hours": Param(int, 2, "hours before the newest rolled-up hour that are recomputed"),
-            "max_hours": Param(int, 48, "hours rolled up per run at most (the next run continues)"),
-        },
-    ),
-    JobSpec(
-        name="retention",
-        run=run_retention,
-        description="Deletes samples, rollups, job runs and ETags past their retention, in bounded batches.",
-        interval=3600.0,
-        lease_ttl=600.0,
-    ),
+    HTTP_TELEMETRY,
+    TELEMETRY_ROLLUP,
 ]

@@ -22,8 +22,9 @@ def main() -> int:
     url, api, repos_csv, token, seed = sys.argv[1:6]
     repos = repos_csv.split(",")
     settings = load_settings(
-        database_url=url, github_api_url=api, github_token=token, repos=repos, http_concurrency=4,
-        github_rate_limit_reserve=0, github_rate_limit_slowdown=0, github_secondary_wait=0.2,
+        database_url=url, repos=repos, http_concurrency=4,
+        github={"api_url": api, "token": token, "rate_limit_reserve": 0, "rate_limit_slowdown": 0,
+                "secondary_wait": 0.2},
     )
     engine = connect_engine(settings.database_url)
     runner = JobRunner(settings, engine)

@@ -13,45 +13,51 @@ from typing import Any
 from sqlalchemy import Engine
 
 from scrapesched.config.settings import Settings, load_settings
-from scrapesched.scheduler.context import RunContext, Services
+from scrapesched.scheduler.context import RunContext
 from scrapesched.scrapers.github.client import GitHubClient
-from scrapesched.scrapers.github.jobs import GITHUB_SERVICE, SPECS
+from scrapesched.scrapers.github.jobs import SPECS
+from scrapesched.scrapers.resources import ScraperResources
+from scrapesched.scrapers.telemetry.buffer import TelemetryBuffer
+from scrapesched.scrapers.telemetry.jobs import scrape_client
 from scrapesched.testing.fake_github import FakeGitHub
 
 TOKEN = "ghp_plantedSecretToken0123456789abcdefXYZ"
 JOBS = {spec.name: spec for spec in SPECS}
 
 
-def github_settings(fake: FakeGitHub, repos: list[str], **extra: Any) -> Settings:
-    """Settings for scraping ``fake``: quick waits, no reserve, a planted token."""
-    values: dict[str, Any] = {
-        "github_api_url": fake.url,
-        "github_token": TOKEN,
-        "repos": repos,
-        "github_secondary_wait": 0.2,
-        "github_rate_limit_reserve": 0,
-        "github_rate_limit_slowdown": 0,
-        "http_concurrency": 4,
-        "github_max_wait": 30,
+def github_settings(fake: FakeGitHub, repos: list[str], **github: Any) -> Settings:
+    """Settings for scraping ``fake``: quick waits, no reserve, a planted token; ``github``: more ``[github]`` keys."""
+    table: dict[str, Any] = {
+        "api_url": fake.url,
+        "token": TOKEN,
+        "secondary_wait": 0.2,
+        "rate_limit_reserve": 0,
+        "rate_limit_slowdown": 0,
+        "max_wait": 30,
     }
-    values.update(extra)
-    return load_settings(**values)
+    table.update(github)
+    return load_settings(repos=repos, http_concurrency=4, github=table)
 
 
 @dataclass
 class JobRunner:
-    """Runs GitHub jobs in this process, sharing one GitHub client like a replica does."""
+    """Runs GitHub jobs in this process, sharing one GitHub client like a replica does (built here with quick
+    retries and no telemetry hook, instead of by the app wiring)."""
 
     settings: Settings
     engine: Engine
-    services: Services = field(default_factory=Services)
+    resources: ScraperResources = field(init=False)
     run_ids: int = 0
 
     def __post_init__(self) -> None:
         settings, engine = self.settings, self.engine
-        self.services.get(GITHUB_SERVICE, lambda: GitHubClient(settings, engine, first_backoff=0.02))
+        self.resources = ScraperResources(
+            telemetry=TelemetryBuffer(engine, owner="test", flush_interval=None),
+            http=scrape_client(settings),
+            github=GitHubClient(settings, engine, first_backoff=0.02),
+        )
 
-    def run(self, job: str, repo: str, **params: Any) -> RunContext:
+    def run(self, job: str, repo: str, **params: Any) -> RunContext[ScraperResources]:
         self.run_ids += 1
         spec = JOBS[job]
         ctx = RunContext(
@@ -66,13 +72,13 @@ class JobRunner:
             engine=self.engine,
             lease=None,
             stop_event=threading.Event(),
-            services=self.services,
+            resources=self.resources,
         )
         spec.run(ctx)
         return ctx
 
     def close(self) -> None:
-        self.services.close()
+        self.resources.close()
 
 
 @contextmanager

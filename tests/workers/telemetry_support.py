@@ -32,7 +32,7 @@ import sqlalchemy as sa
 
 from scrapesched.config.settings import Settings
 from scrapesched.db.schema import metadata, telemetry_flushes, telemetry_hourly, telemetry_samples
-from scrapesched.scheduler.context import RunContext, Services
+from scrapesched.scheduler.context import RunContext
 
 
 @dataclass(frozen=True)
@@ -212,10 +212,11 @@ def run_context(
     *,
     shard: str = "",
     params: dict[str, Any] | None = None,
-    services: Services | None = None,
+    resources: object = None,
     run_id: int = 1,
-) -> RunContext:
-    """The context the runner would give one run (no lease: writes are not fenced)."""
+) -> RunContext[Any]:
+    """The context the runner would give one run (no lease: writes are not fenced). ``resources``: the
+    process's clients (``cli.wiring.scraper_resources``), which only ``http_telemetry`` uses."""
     return RunContext(
         job=job,
         shard=shard,
@@ -228,7 +229,7 @@ def run_context(
         engine=engine,
         lease=None,
         stop_event=threading.Event(),
-        services=services or Services(),
+        resources=resources,
     )
 
 
