@@ -16,46 +16,43 @@ the bare Redis round trips (``SET NX PX`` + Lua release) without any token.
 
 Usage::
 
-    .venv/bin/python bench/locks.py [--backends table-sqlite,redis+postgres,...] [--seconds 3]
+    .venv/bin/python -m bench.locks [--backends table-sqlite,redis+postgres,...] [--seconds 3]
                                     [--processes 1,4,16]
+
+(from the repository's top folder). Servers come from ``SSTEST_MYSQL_URL``, ``SSTEST_POSTGRES_URL`` and
+``SSTEST_REDIS_URL`` (defaults: the loopback servers).
 
 Prints a Markdown table. Timings are never a test.
 """
 
 from __future__ import annotations
 
+import argparse
+import multiprocessing as mp
+import os
+import statistics
 import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from multiprocessing.queues import Queue
+from multiprocessing.synchronize import Event
 from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
 
-# This file is bench/locks.py, and a script's directory comes first on sys.path: drop it, so that
-# ``import locks`` below is the package, not this file.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+import redis
 
-import argparse  # noqa: E402
-import multiprocessing as mp  # noqa: E402
-import os  # noqa: E402
-import statistics  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-import uuid  # noqa: E402
-from collections.abc import Iterator  # noqa: E402
-from contextlib import contextmanager  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-from multiprocessing.queues import Queue  # noqa: E402
-from multiprocessing.synchronize import Event  # noqa: E402
-from typing import Any  # noqa: E402
+from bench.machine import machine
+from scrapesched import locks
+from scrapesched.config.log_setup import configure_logging
+from scrapesched.db import connect_engine
+from scrapesched.locks.base import POLL_FIRST_S, POLL_MAX_S
+from scrapesched.testing.scratch import ServerUrls, migrated_database
 
-import redis  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
-
-from scrapesched import locks  # noqa: E402
-from scrapesched.config.log_setup import configure_logging  # noqa: E402
-from scrapesched.db import connect_engine  # noqa: E402
-from scrapesched.db.migrate import upgrade  # noqa: E402
-from scrapesched.locks.base import POLL_FIRST_S, POLL_MAX_S  # noqa: E402
-from scrapesched.testing.scratch import MYSQL_ADMIN, POSTGRES_ADMIN, scratch_database  # noqa: E402
-
-REDIS_URL = os.environ.get("SSTEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 BACKENDS = (
     "table-sqlite",
     "table-mariadb",
@@ -79,36 +76,25 @@ class Setup:
 
 
 @contextmanager
-def database(kind: str) -> Iterator[str]:
-    """A fresh database of ``kind`` (sqlite, mariadb, postgres) migrated to head; dropped afterwards."""
-    with tempfile.TemporaryDirectory() as tmp, scratch_database(kind, Path(tmp), prefix="bench_") as url:
-        engine = connect_engine(url)
-        upgrade(engine)
-        engine.dispose()
-        yield url
-
-
-@contextmanager
-def tokens_database(backend: str) -> Iterator[str]:
-    """The database of the backend's fencing tokens (and lease table); none for ``redis-only``."""
+def tokens_database(backend: str, servers: ServerUrls) -> Iterator[str]:
+    """A fresh database for the backend's fencing tokens (and lease table), migrated to head and dropped
+    afterwards; none ("") for ``redis-only``."""
     if backend == "redis-only":
         yield ""
         return
-    with database(token_db(backend)) as url:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        migrated_database(token_db(backend), Path(tmp), servers, prefix="bench_") as (url, engine),
+    ):
+        engine.dispose()  # each measuring process opens its own
         yield url
 
 
-def lock_url(backend: str, tag: str) -> str:
+def lock_url(backend: str, servers: ServerUrls, tag: str) -> str:
     server = backend.split("+")[0]
     if server.startswith("table"):
         return "table"
-    if server in ("redis", "redis-only"):
-        return f"{REDIS_URL}?prefix=bench-{tag}:"
-    if server == "mysql":
-        admin = make_url(MYSQL_ADMIN)
-        return f"mysql://{admin.username}@{admin.host}:{admin.port or 3306}/?prefix=bench-{tag}:"
-    admin = make_url(POSTGRES_ADMIN)
-    return f"postgresql://{admin.username}@{admin.host}:{admin.port or 5432}/{admin.database}?prefix=bench-{tag}:"
+    return servers.lock_url("redis" if server == "redis-only" else server, f"bench-{tag}:")
 
 
 def token_db(backend: str) -> str:
@@ -122,7 +108,7 @@ class _RedisOnly:
         from scrapesched.locks.redis import RedisBackend
 
         base, _, prefix = url.partition("?prefix=")
-        self.prefix = prefix
+        self.prefix = unquote(prefix)
         self.client = redis.Redis.from_url(base, socket_timeout=2)
         self.release_script = self.client.register_script(RedisBackend.LUA_RELEASE)
 
@@ -215,18 +201,6 @@ def throughput(setup: Setup, processes: int, seconds: float) -> float:
     return sum(counts) / elapsed
 
 
-def machine() -> str:
-    cpu = "unknown CPU"
-    with open("/proc/cpuinfo") as fh:
-        for line in fh:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    with open("/proc/meminfo") as fh:
-        mem_kb = int(fh.readline().split()[1])
-    return f"{os.cpu_count()} CPUs ({cpu}), {mem_kb / 1024 / 1024:.1f} GiB RAM, load average {os.getloadavg()[0]:.1f}"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backends", default=",".join(BACKENDS), help="comma-separated, from: " + ", ".join(BACKENDS))
@@ -239,13 +213,14 @@ def main() -> None:
         parser.error(f"unknown backends {unknown}: use {', '.join(BACKENDS)}")
     counts = [int(n) for n in args.processes.split(",")]
     configure_logging("warning", stream=sys.stderr)
+    servers = ServerUrls.from_env()
 
     print(f"machine: {machine()}", file=sys.stderr)
     header = ["backend", "tokens in", "acquire+release p50", "p99"] + [f"{n} proc acq/s" for n in counts]
     rows: list[list[str]] = []
     for backend in backends:
-        with tokens_database(backend) as db_url:
-            setup = Setup(lock_url(backend, uuid.uuid4().hex[:8]), db_url)
+        with tokens_database(backend, servers) as db_url:
+            setup = Setup(lock_url(backend, servers, uuid.uuid4().hex[:8]), db_url)
             samples = latency(setup, args.seconds)
             p50 = statistics.median(samples) * 1000
             p99 = statistics.quantiles(samples, n=100)[98] * 1000

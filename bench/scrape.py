@@ -1,6 +1,6 @@
 """Benchmark of the GitHub sync against the fake GitHub with network latency.
 
-    .venv/bin/python bench/scrape.py [--prs 1000] [--latency 0.05] [--database-url URL]
+    .venv/bin/python -m bench.scrape [--prs 1000] [--latency 0.05] [--database-url URL]
 
 The fake runs in its own process (GitHub is not in the scraper's process: sharing one interpreter lock
 with it would measure the fake, not the scraper). Two repositories of ``--prs`` pull requests each are
@@ -24,10 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from scrapesched.config.settings import Settings, load_settings
 from scrapesched.db.engine import connect_engine
@@ -185,7 +182,7 @@ def main() -> int:
     phases: list[Phase] = []
     try:
         settings = load_settings(
-            database_url=url, github_api_url=fake.url, github_token=TOKEN, repos=REPOS,
+            database_url=url, github={"api_url": fake.url, "token": TOKEN}, repos=REPOS,
             http_concurrency=args.concurrency,
         )
         services = Services()

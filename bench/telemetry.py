@@ -18,7 +18,7 @@
 
 Usage::
 
-    .venv/bin/python bench/telemetry.py [--requests 10000] [--reps 5] [--block 250] [--flush-reps 20]
+    .venv/bin/python -m bench.telemetry [--requests 10000] [--reps 5] [--block 250] [--flush-reps 20]
                                         [--backend postgres] [--flush-backends sqlite,mariadb,postgres]
 
 Prints Markdown tables. Timings are never a test.
@@ -43,13 +43,10 @@ from typing import Any
 import sqlalchemy as sa
 import structlog
 
-from scrapesched.db import connect_engine
-from scrapesched.db.migrate import upgrade
 from scrapesched.scrapers.http import HttpClient, RequestRecord
 from scrapesched.scrapers.telemetry.buffer import TelemetryBuffer
-from scrapesched.testing.scratch import scratch_database
+from scrapesched.testing.scratch import BACKENDS, ServerUrls, migrated_database
 
-BACKENDS = ("sqlite", "mariadb", "postgres")
 BODY = b'{"ok": true, "items": [1, 2, 3]}'
 FLUSH_KEYS = (6, 100, 1000)
 HOOK_CALLS = 1_000_000
@@ -91,19 +88,6 @@ def endpoint() -> Iterator[str]:
     finally:
         child.terminate()
         child.wait(timeout=10)
-
-
-# --- databases --------------------------------------------------------------------------------------------------
-@contextmanager
-def fresh_database(backend: str, workdir: Path) -> Iterator[sa.Engine]:
-    """An engine on a new database ``bench_<random>`` migrated to head; dropped (or deleted) afterwards."""
-    with scratch_database(backend, workdir, prefix="bench_") as url:
-        engine = connect_engine(url)
-        try:
-            upgrade(engine)
-            yield engine
-        finally:
-            engine.dispose()
 
 
 # --- (a) overhead ------------------------------------------------------------------------------------------------
@@ -197,7 +181,8 @@ def main() -> None:
         return
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     workdir = Path(tempfile.mkdtemp(prefix="bench_telemetry_"))
-    with endpoint() as url, fresh_database(args.backend, workdir) as engine:
+    servers = ServerUrls.from_env()
+    with endpoint() as url, migrated_database(args.backend, workdir, servers, "bench_") as (_, engine):
         pairs = overhead(url, engine, args.requests, args.reps, args.block)
         per_call = hook_cost(engine)
     per_request_us = statistics.median(a[0] for a, _ in pairs) / args.requests * 1e6
@@ -226,7 +211,7 @@ def main() -> None:
     print("| backend | " + " | ".join(f"{k:,} keys" for k in FLUSH_KEYS) + " |")
     print("|---|" + "---:|" * len(FLUSH_KEYS))
     for backend in args.flush_backends.split(","):
-        with fresh_database(backend, workdir) as engine:
+        with migrated_database(backend, workdir, servers, "bench_") as (_, engine):
             cells = [f"{flush_cost(engine, k, args.flush_reps):.1f} ms" for k in FLUSH_KEYS]
         print(f"| {backend} | " + " | ".join(cells) + " |")
 

@@ -18,7 +18,7 @@ at the end, a temporary file for SQLite) it writes ``test_results`` rows three w
 
 Usage::
 
-    .venv/bin/python bench/upsert.py [--backends sqlite,mariadb,postgres] [--rows 100000]
+    .venv/bin/python -m bench.upsert [--backends sqlite,mariadb,postgres] [--rows 100000]
                                      [--per-row-sample 5000] [--txn-rows 5000] [--batch-size 500]
 
 Prints a Markdown table (rows/s, a/c and a/b) and a few detail lines per backend. Timings are never a test.
@@ -40,12 +40,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from scrapesched.db import UpsertResult, connect_engine, transaction, upsert
-from scrapesched.db.migrate import upgrade
+from scrapesched.db import UpsertResult, transaction, upsert
 from scrapesched.db.schema import natural_key, test_results
-from scrapesched.testing.scratch import scratch_database
-
-BACKENDS = ("sqlite", "mariadb", "postgres")
+from scrapesched.testing.scratch import BACKENDS, ServerUrls, migrated_database
 
 Row = dict[str, Any]
 
@@ -262,74 +259,69 @@ def check(ok: bool, what: str) -> None:
         raise SystemExit(f"correctness check failed: {what}")
 
 
-def run_backend(backend: str, args: argparse.Namespace, workdir: Path) -> Measured:
+def run_backend(backend: str, args: argparse.Namespace, workdir: Path, servers: ServerUrls) -> Measured:
     rows, txn_rows, batch_size = args.rows, args.txn_rows, args.batch_size
     preload, write = workload(rows)
     per_row = sample(write, len(preload), args.per_row_sample)
     fresh = [make_row(i, attempt=1) for i in range(rows)]
     out = Measured(backend)
-    with scratch_database(backend, workdir, prefix="bench_") as url:
-        engine = connect_engine(url)
-        try:
-            upgrade(engine)
-            version = engine.dialect.server_version_info
-            out.notes.append(f"server {'.'.join(str(v) for v in version or ())}, driver {engine.dialect.driver}")
+    with migrated_database(backend, workdir, servers, prefix="bench_") as (_, engine):
+        version = engine.dialect.server_version_info
+        out.notes.append(f"server {'.'.join(str(v) for v in version or ())}, driver {engine.dialect.driver}")
 
-            # (c) the ceiling, both ways, each into an empty table.
-            ceilings: dict[str, float] = {}
-            ways: Mapping[str, Callable[[sa.Engine, Sequence[Row], int, int], None]] = {
-                "executemany": write_executemany,
-                "multi-row VALUES": write_multirow,
-            }
-            for name, way in ways.items():
-                empty_table(engine)
-                seconds, _ = timed(partial(way, engine, fresh, txn_rows, batch_size))
-                check(count(engine) == rows, f"(c) {name} wrote {count(engine)} rows, not {rows}")
-                ceilings[name] = rows / seconds
-                out.notes.append(f"(c) {name}: {rows} rows in {seconds:.2f} s = {rows / seconds:,.0f} rows/s")
-            best = max(ceilings, key=lambda k: ceilings[k])
-            out.insert_rps = ceilings[best]
-            out.notes.append(f"(c) reported: {best}")
+        # (c) the ceiling, both ways, each into an empty table.
+        ceilings: dict[str, float] = {}
+        ways: Mapping[str, Callable[[sa.Engine, Sequence[Row], int, int], None]] = {
+            "executemany": write_executemany,
+            "multi-row VALUES": write_multirow,
+        }
+        for name, way in ways.items():
+            empty_table(engine)
+            seconds, _ = timed(partial(way, engine, fresh, txn_rows, batch_size))
+            check(count(engine) == rows, f"(c) {name} wrote {count(engine)} rows, not {rows}")
+            ceilings[name] = rows / seconds
+            out.notes.append(f"(c) {name}: {rows} rows in {seconds:.2f} s = {rows / seconds:,.0f} rows/s")
+        best = max(ceilings, key=lambda k: ceilings[k])
+        out.insert_rps = ceilings[best]
+        out.notes.append(f"(c) reported: {best}")
 
-            # (a) the batched upsert over a half-loaded table.
+        # (a) the batched upsert over a half-loaded table.
+        empty_table(engine)
+        plain_insert(engine, preload, txn_rows)
+        seconds, res = timed(partial(write_upsert, engine, write, txn_rows, batch_size))
+        out.upsert_rps = rows / seconds
+        total, keys = count(engine), distinct_keys(engine)
+        fresh_values = count(engine, test_results.c.logs_url.like("%attempt=2"))
+        check(total == rows, f"(a) left {total} rows, not {rows}")
+        check(keys == rows, f"(a) left {keys} distinct keys, not {rows}")
+        check(fresh_values == rows, f"(a) {rows - fresh_values} rows kept their old values")
+        split = ", ".join(
+            f"{what}: {'not reported' if n is None else n}"
+            for n, what in ((res.inserted, "inserted"), (res.updated, "updated"))
+        )
+        out.notes.append(
+            f"(a) {rows} rows ({len(preload)} pre-loaded keys) in {seconds:.2f} s = {out.upsert_rps:,.0f} rows/s; "
+            f"{res.statements} statements; {split}; verified {total} rows = {keys} distinct keys, no duplicates"
+        )
+
+        # (b) the seed's per-row pattern on a sample, same pre-loaded table: first in the same transactions
+        # as (a) (the table's figure), then one transaction per row, closer to the seed's autocommit.
+        for per_txn in (txn_rows, 1):
             empty_table(engine)
             plain_insert(engine, preload, txn_rows)
-            seconds, res = timed(partial(write_upsert, engine, write, txn_rows, batch_size))
-            out.upsert_rps = rows / seconds
-            total, keys = count(engine), distinct_keys(engine)
-            fresh_values = count(engine, test_results.c.logs_url.like("%attempt=2"))
-            check(total == rows, f"(a) left {total} rows, not {rows}")
-            check(keys == rows, f"(a) left {keys} distinct keys, not {rows}")
-            check(fresh_values == rows, f"(a) {rows - fresh_values} rows kept their old values")
-            split = ", ".join(
-                f"{what}: {'not reported' if n is None else n}"
-                for n, what in ((res.inserted, "inserted"), (res.updated, "updated"))
-            )
+            seconds, (ins, upd) = timed(partial(write_per_row, engine, per_row, per_txn))
+            rps = len(per_row) / seconds
+            check((ins, upd) == (len(per_row) - len(per_row) // 2, len(per_row) // 2), f"(b) split {ins}/{upd}")
+            check(count(engine) == len(preload) + ins, "(b) row count")
+            if per_txn == txn_rows:
+                out.per_row_rps = rps
+            else:
+                out.per_row_autocommit_rps = rps
             out.notes.append(
-                f"(a) {rows} rows ({len(preload)} pre-loaded keys) in {seconds:.2f} s = {out.upsert_rps:,.0f} rows/s; "
-                f"{res.statements} statements; {split}; verified {total} rows = {keys} distinct keys, no duplicates"
+                f"(b) SAMPLE of {len(per_row)} rows ({ins} new, {upd} existing), not {rows}, "
+                f"{f'transactions of {per_txn} rows' if per_txn > 1 else 'one transaction per row'}: "
+                f"{seconds:.2f} s = {rps:,.0f} rows/s (a/b {out.upsert_rps / rps:.1f}x)"
             )
-
-            # (b) the seed's per-row pattern on a sample, same pre-loaded table: first in the same transactions
-            # as (a) (the table's figure), then one transaction per row, closer to the seed's autocommit.
-            for per_txn in (txn_rows, 1):
-                empty_table(engine)
-                plain_insert(engine, preload, txn_rows)
-                seconds, (ins, upd) = timed(partial(write_per_row, engine, per_row, per_txn))
-                rps = len(per_row) / seconds
-                check((ins, upd) == (len(per_row) - len(per_row) // 2, len(per_row) // 2), f"(b) split {ins}/{upd}")
-                check(count(engine) == len(preload) + ins, "(b) row count")
-                if per_txn == txn_rows:
-                    out.per_row_rps = rps
-                else:
-                    out.per_row_autocommit_rps = rps
-                out.notes.append(
-                    f"(b) SAMPLE of {len(per_row)} rows ({ins} new, {upd} existing), not {rows}, "
-                    f"{f'transactions of {per_txn} rows' if per_txn > 1 else 'one transaction per row'}: "
-                    f"{seconds:.2f} s = {rps:,.0f} rows/s (a/b {out.upsert_rps / rps:.1f}x)"
-                )
-        finally:
-            engine.dispose()
     return out
 
 
@@ -381,11 +373,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    servers = ServerUrls.from_env()
     results: list[Measured] = []
     with tempfile.TemporaryDirectory(prefix="bench_upsert_") as tmp:
         for backend in args.backends:
             print(f"running {backend} ...", file=sys.stderr, flush=True)
-            results.append(run_backend(backend, args, Path(tmp)))
+            results.append(run_backend(backend, args, Path(tmp), servers))
     print(
         f"{args.rows:,} rows (a, c); (b) measured on a sample of {args.per_row_sample:,} rows, reported as rows/s; "
         f"transactions of {args.txn_rows:,} rows; batch size {args.batch_size}\n"

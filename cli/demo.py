@@ -10,32 +10,30 @@ keys. ``DemoResult.ok`` is that check.
 
 from __future__ import annotations
 
-import os
 import random
 import shutil
-import signal
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import sqlalchemy as sa
 
 from scrapesched.db.clock import server_time
 from scrapesched.db.engine import connect_engine
 from scrapesched.db.schema import job_runs
+from scrapesched.db.vocabulary import RunStatus
 from scrapesched.testing.fake_github import FakeGitHub
+from scrapesched.testing.fleet import Fleet, Replica, replica_env, scrapesched_command
 from scrapesched.testing.truth import differences, duplicate_keys, table_counts
 
 DEMO_REPOS = ("apache/cloudstack", "acme/widgets")
 DEMO_TOKEN = "ghp_demoTokenNotASecret0000000000000000"
 GITHUB_JOBS = ("github_prs", "pr_states_refresh", "flaky_tests_summary")
-CLI = "import sys; from scrapesched.cli.main import run; sys.argv[0] = 'scrapesched'; run()"
 
 
 @dataclass(frozen=True)
@@ -64,18 +62,18 @@ def _config(interval: float) -> str:
 
 
 def _env(workdir: Path, api_url: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SCRAPESCHED_") and k != "GITHUB_TOKEN"}
-    env.update({
-        "SCRAPESCHED_CONFIG": str(workdir / "demo.toml"),
-        "SCRAPESCHED_DATABASE_URL": f"sqlite:///{workdir / 'demo.db'}",
-        "SCRAPESCHED_LOCK_URL": "table",
-        "SCRAPESCHED_GITHUB_API_URL": api_url,
-        "SCRAPESCHED_GITHUB_TOKEN": DEMO_TOKEN,
-        "SCRAPESCHED_LOG_FORMAT": "json",
-        "SCRAPESCHED_HTTP_CONCURRENCY": "4",
-        "PYTHONUNBUFFERED": "1",
-    })
-    return env
+    """The replicas' environment: ours without SCRAPESCHED_* and GITHUB_TOKEN, plus the demo's settings."""
+    return replica_env(
+        None,
+        ("GITHUB_TOKEN",),
+        config=str(workdir / "demo.toml"),
+        database_url=f"sqlite:///{workdir / 'demo.db'}",
+        lock_url="table",
+        github_api_url=api_url,
+        github_token=DEMO_TOKEN,
+        log_format="json",
+        http_concurrency="4",
+    )
 
 
 class Demo:
@@ -88,7 +86,7 @@ class Demo:
         self.fake = FakeGitHub.seeded(
             repos=DEMO_REPOS, prs_per_repo=options.prs, seed=options.seed, tokens=[DEMO_TOKEN]
         )
-        self.procs: list[tuple[str, subprocess.Popen[bytes], IO[bytes]]] = []
+        self.fleet: Fleet | None = None
         self.engine: sa.Engine | None = None
 
     # ---- steps -----------------------------------------------------------------------------------
@@ -101,13 +99,14 @@ class Demo:
             env = _env(self.workdir, self.fake.url)
             self.echo(f"fake GitHub on {self.fake.url}: {', '.join(DEMO_REPOS)}, {self.options.prs} PRs each")
             self.echo(f"work directory {self.workdir}")
-            migrated = subprocess.run([sys.executable, "-c", CLI, "migrate"], env=env, cwd=self.workdir,
+            migrated = subprocess.run(scrapesched_command("migrate"), env=env, cwd=self.workdir,
                                       capture_output=True, text=True, check=False, timeout=60)
             if migrated.returncode != 0:
                 return DemoResult(False, [f"migrate failed: {migrated.stderr.strip()[-500:]}"], self.workdir)
             self.engine = connect_engine(env["SCRAPESCHED_DATABASE_URL"])
+            self.fleet = Fleet(self.workdir, env, cwd=self.workdir)
             for i in range(1, self.options.replicas + 1):
-                self._start(f"replica-{i}", env)
+                self.fleet.start(f"replica-{i}")
             self.echo(f"started {self.options.replicas} replicas of `scrapesched run`")
             started = self._db_now()
             if not self._wait_cycle(started, deadline):
@@ -128,25 +127,13 @@ class Demo:
             if not self.options.keep:
                 shutil.rmtree(self.workdir, ignore_errors=True)
 
-    def _start(self, name: str, env: dict[str, str]) -> None:
-        log = (self.workdir / f"{name}.log").open("wb")
-        proc = subprocess.Popen(
-            [sys.executable, "-c", CLI, "run", "--instance-id", name],
-            env=env, cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT,
-        )
-        self.procs.append((name, proc, log))
+    @property
+    def _replicas(self) -> list[Replica]:
+        return self.fleet.replicas if self.fleet is not None else []
 
     def _stop(self) -> None:
-        for _, proc, _ in self.procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for _, proc, log in self.procs:
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            log.close()
+        if self.fleet is not None:
+            self.fleet.close()
 
     def _db_now(self) -> datetime:
         assert self.engine is not None
@@ -163,13 +150,13 @@ class Demo:
                     (r.job_name, r.shard)
                     for r in conn.execute(
                         sa.select(job_runs.c.job_name, job_runs.c.shard).where(
-                            job_runs.c.status == "succeeded", job_runs.c.started_at > since
+                            job_runs.c.status == RunStatus.SUCCEEDED, job_runs.c.started_at > since
                         )
                     )
                 }
             if wanted <= done:
                 return True
-            dead = [name for name, proc, _ in self.procs if proc.poll() is not None]
+            dead = [r.name for r in self._replicas if not r.running()]
             if dead:
                 self.echo(f"replica(s) exited early: {', '.join(dead)}")
                 return False
@@ -189,7 +176,7 @@ class Demo:
         for repo in DEMO_REPOS:
             problems += differences(self.engine, self.fake.truth(repo), repo)
         problems += duplicate_keys(self.engine)
-        failed = [r for r in runs if r["status"] == "failed"]
+        failed = [r for r in runs if r["status"] == RunStatus.FAILED]
         problems += [f"run {r['id']} {r['job_name']} [{r['shard']}] failed: {r['error']}" for r in failed]
         if problems:
             self.echo("\nFAILED: the tables do not equal the fake's ground truth:")
@@ -207,7 +194,8 @@ class Demo:
 
     def _report_replicas(self, runs: list[dict[str, Any]]) -> None:
         self.echo("\nwhat each replica did:")
-        for name, _, _ in self.procs:
+        for replica in self._replicas:
+            name = replica.name
             mine = [r for r in runs if r["owner"] == name]
             by_status: dict[str, int] = {}
             for r in mine:

@@ -8,9 +8,7 @@ tests run in parallel (pytest-xdist) without seeing each other's rows.
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,11 +18,13 @@ import sqlalchemy as sa
 
 from scrapesched.db.engine import connect_engine
 from scrapesched.db.migrate import upgrade
-from scrapesched.testing.scratch import BACKENDS, MYSQL_ADMIN, POSTGRES_ADMIN, scratch_database  # noqa: F401 (re-exported to tests)
+from scrapesched.testing.fleet import replica_env, scrapesched_command
+from scrapesched.testing.scratch import BACKENDS, ServerUrls, scratch_database
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = REPO_ROOT / "tests" / "fixtures"
-REDIS_URL = os.environ.get("SSTEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+SERVERS = ServerUrls.from_env()
+MYSQL_ADMIN, POSTGRES_ADMIN, REDIS_URL = SERVERS.mysql, SERVERS.postgres, SERVERS.redis
 
 
 @pytest.fixture(params=BACKENDS)
@@ -35,7 +35,7 @@ def backend(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def db_url(backend: str, tmp_path: Path) -> Iterator[str]:
     """URL of a new, empty database on the parametrised backend; dropped after the test."""
-    with scratch_database(backend, tmp_path) as url:
+    with scratch_database(backend, tmp_path, SERVERS) as url:
         yield url
 
 
@@ -56,19 +56,12 @@ def redis_prefix() -> str:
 
 def cli_env(**settings: str) -> dict[str, str]:
     """The environment for a ``scrapesched`` subprocess: ours minus SCRAPESCHED_*, plus ``settings``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SCRAPESCHED_")}
-    env.update({"SCRAPESCHED_" + k.upper(): v for k, v in settings.items()})
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
+    return replica_env(**settings)
 
 
 def scrapesched_cmd() -> list[str]:
-    """How to start the installed CLI with the interpreter running the tests."""
-    return [
-        sys.executable,
-        "-c",
-        "import sys; from scrapesched.cli.main import run; sys.argv[0]='scrapesched'; run()",
-    ]
+    """How to start the installed CLI with the interpreter running the tests: ``python -m scrapesched``."""
+    return scrapesched_command()
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:

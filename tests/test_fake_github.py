@@ -20,11 +20,11 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from scrapesched.testing.fake_github import FakeGitHub
-from scrapesched.testing.fake_github_comments import (
+from scrapesched.testing.fake_github import (
     CODECOV_BOT,
     TRILLIAN_BOT,
     CodecovSpec,
+    FakeGitHub,
     TrillianResultSpec,
     TrillianTestRow,
     render_codecov,

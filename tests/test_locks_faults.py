@@ -24,12 +24,11 @@ from lock_helpers import SERVER_ENVS, WORKER, LockEnv, RedisServer, closed_port,
 from sqlalchemy.engine import make_url
 from test_locks_fencing import results, stored, write
 
-from conftest import REDIS_URL, REPO_ROOT, cli_env
+from conftest import MYSQL_ADMIN, POSTGRES_ADMIN, REDIS_URL, REPO_ROOT, cli_env
 from scrapesched import locks
 from scrapesched.db.engine import create_engine
 from scrapesched.locks.mysql import MySQLBackend
 from scrapesched.locks.postgres import PostgresBackend, lock_ids
-from scrapesched.testing.scratch import MYSQL_ADMIN, POSTGRES_ADMIN
 
 BOUND_S = 5.5  # an acquire against a dead or hung server must fail within ~5 s
 
