@@ -26,12 +26,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import sqlalchemy as sa
+
+from scrapesched.cli.wiring import scraper_resources
 from scrapesched.config.settings import Settings, load_settings
 from scrapesched.db.engine import connect_engine
 from scrapesched.db.migrate import upgrade
-from scrapesched.scheduler.context import RunContext, Services
-from scrapesched.scrapers.github.client import GitHubClient
-from scrapesched.scrapers.github.jobs import GITHUB_SERVICE, run_github_prs
+from scrapesched.db.vocabulary import Trigger
+from scrapesched.scheduler.context import RunContext
+from scrapesched.scrapers.github.jobs import run_github_prs
+from scrapesched.scrapers.resources import ScraperResources
 from scrapesched.testing.fake_github import FakeGitHub, Truth
 from scrapesched.testing.truth import differences
 
@@ -50,14 +54,14 @@ class Phase:
     met: bool
 
 
-def _sync_all(settings: Settings, engine: object, services: Services) -> None:
+def _sync_all(settings: Settings, engine: sa.Engine, resources: ScraperResources) -> None:
     errors: list[BaseException] = []
 
     def one(repo: str) -> None:
         ctx = RunContext(
             job="github_prs", shard=repo, params={"per_page": 100}, scheduled_for=datetime.now(UTC),
-            trigger="manual", run_id=0, owner="bench", settings=settings, engine=engine,  # type: ignore[arg-type]
-            lease=None, stop_event=threading.Event(), services=services,
+            trigger=Trigger.MANUAL, run_id=0, owner="bench", settings=settings, engine=engine,
+            lease=None, stop_event=threading.Event(), resources=resources,
         )
         try:
             run_github_prs(ctx)
@@ -185,11 +189,10 @@ def main() -> int:
             database_url=url, github={"api_url": fake.url, "token": TOKEN}, repos=REPOS,
             http_concurrency=args.concurrency,
         )
-        services = Services()
-        services.get(GITHUB_SERVICE, lambda: GitHubClient(settings, engine))
+        resources = scraper_resources(settings, engine)
 
         def sync() -> None:
-            _sync_all(settings, engine, services)
+            _sync_all(settings, engine, resources)
 
         seconds, req, cached = _measure("full", fake, sync)
         _check(engine, fake)
@@ -214,7 +217,7 @@ def main() -> int:
         _check(engine, fake)
         phases.append(Phase("incremental, nothing changed since", seconds, req, cached,
                             "<= 3 per repository, all 304", all(req[r] <= 3 and cached[r] == req[r] for r in REPOS)))
-        services.close()
+        resources.close()
     finally:
         fake.stop()
     engine.dispose()

@@ -41,10 +41,10 @@ from scrapesched.db.retry import transaction
 from scrapesched.db.schema import leases as locks_table
 from scrapesched.locks.base import Lease
 from scrapesched.scheduler import canary, runs
-from scrapesched.scheduler.builtin import default_registry
-from scrapesched.scheduler.context import RunContext, Services
+from scrapesched.scheduler.context import RunContext
 from scrapesched.scheduler.metrics import Metrics
 from scrapesched.scheduler.plan import PlannedJob, build_plan
+from scrapesched.scheduler.plugins import load_registry
 from scrapesched.scheduler.registry import JobSpec
 from scrapesched.scheduler.runner import Runner
 
@@ -122,7 +122,7 @@ def direct_context(
         engine=engine,
         lease=None,
         stop_event=threading.Event(),
-        services=Services(),
+        resources=object(),
     )
 
 
@@ -151,13 +151,13 @@ def measure_overhead(combo: str, fires: int, warmup: int, env: BenchEnv) -> Over
             log_level="warning",
             jobs={"canary": {"params": {"seconds": 0}}},
         )
-        plan = build_plan(settings, default_registry())
+        plan = build_plan(settings, load_registry())
         timer = PhaseTimer()
         canary_planned = next(p for p in plan if p.name == "canary")
         canary_planned = replace(canary_planned, spec=replace(canary_planned.spec, run=timer.wrap("job", canary.run)))
         noop_planned = replace(canary_planned, spec=replace(NOOP, run=timer.wrap("job", _noop)), params={})
         backend = locks.connect(settings.lock_url, engine=engine, holder_id=settings.instance_id)
-        runner = Runner(settings, engine, backend, Services(), Metrics(), Redactor())
+        runner = Runner(settings, engine, backend, object(), Metrics(), Redactor())
         counts = {"statements": 0, "commits": 0}
 
         def on_statement(*_args: Any) -> None:

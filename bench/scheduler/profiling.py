@@ -16,10 +16,9 @@ from bench.scheduler.overhead import NOOP
 from scrapesched import locks
 from scrapesched.config.redact import Redactor
 from scrapesched.config.settings import load_settings
-from scrapesched.scheduler.builtin import default_registry
-from scrapesched.scheduler.context import Services
 from scrapesched.scheduler.metrics import Metrics
 from scrapesched.scheduler.plan import build_plan
+from scrapesched.scheduler.plugins import load_registry
 from scrapesched.scheduler.runner import Runner
 
 # Where a profiled function's own time is counted: the first matching (module path part, category).
@@ -50,10 +49,10 @@ def profile_overhead(combo: str, fires: int, env: BenchEnv) -> list[tuple[str, f
         settings = load_settings(
             None, database_url=url, lock_url=lock_url_for(lock, env, tag), instance_id=f"bench-{tag}"
         )
-        plan = build_plan(settings, default_registry())
+        plan = build_plan(settings, load_registry())
         noop_planned = replace(next(p for p in plan if p.name == "canary"), spec=NOOP, params={})
         backend = locks.connect(settings.lock_url, engine=engine, holder_id=settings.instance_id)
-        runner = Runner(settings, engine, backend, Services(), Metrics(), Redactor())
+        runner = Runner(settings, engine, backend, object(), Metrics(), Redactor())
         base = datetime(2031, 1, 1, tzinfo=UTC)
         try:
             for i in range(20):  # warm-up
