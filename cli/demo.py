@@ -25,8 +25,8 @@ import sqlalchemy as sa
 
 from scrapesched.db.clock import server_time
 from scrapesched.db.engine import connect_engine
-from scrapesched.db.schema import job_runs
 from scrapesched.db.vocabulary import RunStatus
+from scrapesched.scheduler.runs import history, succeeded_since
 from scrapesched.testing.fake_github import FakeGitHub
 from scrapesched.testing.fleet import Fleet, Replica, replica_env, scrapesched_command
 from scrapesched.testing.truth import differences, duplicate_keys, table_counts
@@ -146,14 +146,7 @@ class Demo:
         wanted = {(job, repo) for job in GITHUB_JOBS for repo in DEMO_REPOS}
         while time.monotonic() < deadline:
             with self.engine.connect() as conn:
-                done = {
-                    (r.job_name, r.shard)
-                    for r in conn.execute(
-                        sa.select(job_runs.c.job_name, job_runs.c.shard).where(
-                            job_runs.c.status == RunStatus.SUCCEEDED, job_runs.c.started_at > since
-                        )
-                    )
-                }
+                done = succeeded_since(conn, since)
             if wanted <= done:
                 return True
             dead = [r.name for r in self._replicas if not r.running()]
@@ -189,8 +182,7 @@ class Demo:
     def _runs(self) -> list[dict[str, Any]]:
         assert self.engine is not None
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(job_runs).order_by(job_runs.c.scheduled_for, job_runs.c.id))
-            return [dict(r._mapping) for r in rows]
+            return history(conn)
 
     def _report_replicas(self, runs: list[dict[str, Any]]) -> None:
         self.echo("\nwhat each replica did:")

@@ -311,6 +311,22 @@ def first_starts(conn: Connection) -> dict[ShardKey, datetime]:
     return {(job, shard): utc(started) for job, shard, started in rows}
 
 
+def succeeded_since(conn: Connection, since: datetime) -> set[ShardKey]:
+    """The job shards with a successful run that started after ``since``."""
+    rows = conn.execute(
+        sa.select(job_runs.c.job_name, job_runs.c.shard)
+        .where(job_runs.c.status == RunStatus.SUCCEEDED, job_runs.c.started_at > since)
+        .distinct()
+    )
+    return {(r.job_name, r.shard) for r in rows}
+
+
+def history(conn: Connection) -> list[dict[str, Any]]:
+    """Every run, oldest fire first (for reports such as ``scrapesched demo``'s)."""
+    rows = conn.execute(sa.select(job_runs).order_by(job_runs.c.scheduled_for, job_runs.c.id))
+    return [dict(r._mapping) for r in rows]
+
+
 def delete_finished_before(conn: Connection, cutoff: datetime, limit: int) -> int:
     """Delete up to ``limit`` of the oldest runs that finished before ``cutoff`` (for the ``retention``
     job); running and waiting runs have no ``finished_at`` and are never deleted. Rows deleted."""

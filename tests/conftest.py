@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from telemetry_support import EndpointServer, ensure_flush_table, telemetry_responder
 
 from scrapesched.db.engine import connect_engine
 from scrapesched.db.migrate import upgrade
@@ -75,3 +76,17 @@ def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120)
         cwd=REPO_ROOT,
         check=False,
     )
+
+
+@pytest.fixture
+def db(engine: sa.Engine) -> sa.Engine:
+    """A migrated database with the telemetry flush table the telemetry tests write."""
+    ensure_flush_table(engine)
+    return engine
+
+
+@pytest.fixture
+def server() -> Iterator[EndpointServer]:
+    """A local HTTP endpoint serving Prometheus and JSON telemetry (tests/workers/telemetry_support.py)."""
+    with EndpointServer(telemetry_responder()) as srv:
+        yield srv

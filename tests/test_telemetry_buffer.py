@@ -3,17 +3,16 @@ flush, never counted twice when a flush is retried, never lost when a flush fail
 
 from __future__ import annotations
 
-import socket
 import time
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from lock_helpers import closed_port
 from sqlalchemy import event
 from sqlalchemy.exc import OperationalError
-from telemetry_support import EndpointServer, ensure_flush_table, telemetry_responder
+from telemetry_support import EndpointServer
 
 from scrapesched.db.schema import http_error_summary, telemetry_flushes
 from scrapesched.scheduler.context import Counters
@@ -21,24 +20,6 @@ from scrapesched.scrapers.http import HttpClient, TransportFailure, run_observer
 from scrapesched.scrapers.telemetry.buffer import TelemetryBuffer
 
 Key = tuple[str, int, str]
-
-
-@pytest.fixture
-def db(engine: sa.Engine) -> sa.Engine:
-    ensure_flush_table(engine)
-    return engine
-
-
-@pytest.fixture
-def server() -> Iterator[EndpointServer]:
-    with EndpointServer(telemetry_responder()) as srv:
-        yield srv
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def summary(engine: sa.Engine) -> dict[Key, int]:

@@ -5,25 +5,21 @@ only, in bounded batches, reported)."""
 from __future__ import annotations
 
 import random
-import socket
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
 import sqlalchemy as sa
+from lock_helpers import closed_port
 from sqlalchemy import event
 from structlog.testing import capture_logs
 from telemetry_support import (
     JSON_PATHS,
     EndpointServer,
     assert_same,
-    ensure_flush_table,
     recompute,
     rollups,
     run_context,
-    telemetry_responder,
 )
 
 from scrapesched.cli.wiring import scraper_resources
@@ -45,24 +41,6 @@ from scrapesched.scrapers.telemetry.jobs import SPECS, run_http_telemetry, run_r
 
 T0 = datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
 ROLLUP = {"lookback_hours": 2, "max_hours": 48}
-
-
-@pytest.fixture
-def db(engine: sa.Engine) -> sa.Engine:
-    ensure_flush_table(engine)
-    return engine
-
-
-@pytest.fixture
-def server() -> Iterator[EndpointServer]:
-    with EndpointServer(telemetry_responder()) as srv:
-        yield srv
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def settings_for(db: sa.Engine, endpoints: list[dict[str, Any]], **telemetry: Any) -> Settings:
