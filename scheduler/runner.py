@@ -18,9 +18,7 @@ import contextvars
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 import structlog
@@ -35,6 +33,7 @@ from scrapesched.locks import FencedOut, Lease, LockBackend, LockError, fenced
 from scrapesched.scheduler import runs
 from scrapesched.scheduler.context import RunCancelled, RunContext
 from scrapesched.scheduler.metrics import Metrics
+from scrapesched.scheduler.outcome import Outcome, OutcomeStatus
 from scrapesched.scheduler.plan import PlannedJob
 from scrapesched.scheduler.runs import lease_name
 
@@ -43,28 +42,6 @@ log = structlog.get_logger("scheduler.runner")
 RunHook = Callable[[RunContext[Any]], None]
 """Called with the run's context after a leased run ended and was recorded, before its lease is released.
 A hook that raises is logged; it never changes the run's outcome."""
-
-
-class OutcomeStatus(StrEnum):
-    """How one fire ended for this replica (``run-once`` chooses its exit status from it)."""
-
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    LOST = "lost"
-    """Claimed by another replica (or an earlier attempt)."""
-    BUSY = "busy"
-    """Claimed, but the shard's lease is held elsewhere: recorded ``skipped``."""
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """How one fire ended for this replica."""
-
-    status: OutcomeStatus
-    run_id: int | None = None
-    detail: str = ""
-    holder: str | None = None
-    until: datetime | None = None
 
 
 class Runner:

@@ -4,6 +4,7 @@ uninstalling either leaves the other working."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import venv
@@ -33,7 +34,11 @@ def _build_wheel(source: Path, out: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def our_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _build_wheel(REPO_ROOT, tmp_path_factory.mktemp("wheel"))
+    # Built from a copy: an in-tree build leaves build/lib behind, whose stale files a later build would ship.
+    source = tmp_path_factory.mktemp("source") / "scrapesched"
+    skip = shutil.ignore_patterns(".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".*_cache", "tests")
+    shutil.copytree(REPO_ROOT, source, symlinks=True, ignore=skip)
+    return _build_wheel(source, tmp_path_factory.mktemp("wheel"))
 
 
 def _top_level(wheel: Path) -> set[str]:

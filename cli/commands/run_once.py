@@ -14,9 +14,9 @@ from scrapesched.config.errors import ConfigError
 from scrapesched.db.clock import server_time
 from scrapesched.db.migrate import require_head
 from scrapesched.db.vocabulary import Trigger
+from scrapesched.scheduler.outcome import Outcome, OutcomeStatus
 from scrapesched.scheduler.plan import build_plan
 from scrapesched.scheduler.plugins import load_registry
-from scrapesched.scheduler.runner import Outcome, OutcomeStatus
 
 EXIT_FAILED = 1
 EXIT_BUSY = 75  # EX_TEMPFAIL: try again later
