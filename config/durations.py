@@ -18,7 +18,9 @@ _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": DAY_S}
 
 
 def parse_duration(value: Any) -> Any:
-    """Seconds from ``30``, ``"30s"``, ``"5m"``, ``"1h30m"``, ``"250ms"``; other types pass to validation."""
+    """Seconds from ``30``, ``"30s"``, ``"5m"``, ``"1h30m"``, ``"250ms"``; a boolean is an error (never 1 second)."""
+    if isinstance(value, bool):
+        raise ValueError(f'expected a duration ("30s", "5m" or seconds), got {str(value).lower()}')
     if isinstance(value, str):
         text = value.strip().lower()
         try:

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from scrapesched.config.durations import Duration
 from scrapesched.config.lists import CommaList
+from scrapesched.config.strict import Whole
 
 
 def token_list(value: str) -> list[str]:
@@ -47,13 +48,13 @@ class GitHubSettings(BaseModel):
     api_url: str = "https://api.github.com"
     """GitHub API base URL (GitHub Enterprise: `https://HOST/api/v3`)."""
 
-    app_id: int | None = None
+    app_id: Whole | None = None
     """GitHub App id (with the private key file and installation id: installation tokens, more quota)."""
 
     app_private_key_file: Path | None = None
     """PEM private key file of the GitHub App."""
 
-    app_installation_id: int | None = None
+    app_installation_id: Whole | None = None
     """Installation id of the GitHub App on the organisation or repositories scraped."""
 
     trillian_bot_login: str = "blueorangutan"
@@ -70,11 +71,11 @@ class GitHubSettings(BaseModel):
     """Longest rate-limit wait (primary reset or secondary `Retry-After`) a run accepts; a longer one ends
     the run with its cursor intact, to resume on the next fire."""
 
-    rate_limit_reserve: int = Field(default=50, ge=0)
+    rate_limit_reserve: Whole = Field(default=50, ge=0)
     """Requests per token and rate-limit window left unused (for people and other tools): a token at this
     many remaining counts as exhausted."""
 
-    rate_limit_slowdown: int = Field(default=500, ge=0)
+    rate_limit_slowdown: Whole = Field(default=500, ge=0)
     """Below this many remaining requests (as last seen by any replica) requests are spread out evenly
     until the window resets, so the fleet slows down together instead of hitting the limit."""
 

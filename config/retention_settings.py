@@ -19,6 +19,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from scrapesched.config.durations import DAY_S, Duration
+from scrapesched.config.strict import Whole
 
 
 class RetentionSettings(BaseModel):
@@ -38,7 +39,7 @@ class RetentionSettings(BaseModel):
     flush_ids: Duration = 7 * DAY_S
     """Idempotency keys of HTTP summary flushes (`telemetry_flushes`) are kept this long: a flush retried
     within it is never counted twice."""
-    batch_size: int = Field(default=5000, ge=1, le=100_000)
+    batch_size: Whole = Field(default=5000, ge=1, le=100_000)
     """Rows deleted per statement (and per transaction), so no table stays locked."""
 
 

@@ -14,11 +14,18 @@ import socket
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, get_origin
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.fields import FieldInfo
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
 
 from scrapesched.config import github_settings, retention_settings
 from scrapesched.config.durations import Duration
@@ -27,6 +34,7 @@ from scrapesched.config.github_settings import GitHubSettings
 from scrapesched.config.lists import CommaList
 from scrapesched.config.redact import redact_url
 from scrapesched.config.retention_settings import RetentionSettings
+from scrapesched.config.strict import Flag, Seconds, Text, Whole, env_flag
 from scrapesched.config.telemetry_settings import TelemetrySettings
 
 ENV_PREFIX = "SCRAPESCHED_"
@@ -63,14 +71,14 @@ class JobSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
-    cron: str | None = None
+    cron: Text | None = None
     """Cron expression (5 fields: minute hour day month weekday), in ``timezone``."""
     interval: Duration | None = None
     """Run every this long instead of a cron schedule (fire times are anchored to 2000-01-01 UTC, so
     every replica computes the same ones)."""
-    timezone: str = "UTC"
+    timezone: Text = "UTC"
     """Time zone of the cron expression."""
-    enabled: bool = True
+    enabled: Flag = True
     """False: the job is not scheduled (run-once still works)."""
     shards: list[str] | None = None
     """Shards to run on each fire (default: what the job lists itself, e.g. the configured repositories)."""
@@ -78,12 +86,12 @@ class JobSettings(BaseModel):
     """Lease time-to-live per shard; a run whose heartbeat is older than this is abandoned."""
     misfire_grace: Duration = 300.0
     """A fire later than this (downtime, overload) is a misfire: recorded, then caught up or skipped."""
-    catchup: bool = True
+    catchup: Flag = True
     """After downtime, run the missed fires once, coalesced (true), or only record them as skipped (false)."""
     overlap: Literal["skip", "buffer_one", "allow"] = "skip"
     """A fire while the shard's previous fire still runs: `skip` it (recorded), `buffer_one` (run once
     more right after), or `allow` both at once."""
-    recover: bool = False
+    recover: Flag = False
     """Re-run an abandoned fire once on another replica (trigger `recovery`)."""
     params: dict[str, Any] = Field(default_factory=dict)
     """Job parameters, e.g. `{ per_page = 100 }`."""
@@ -125,26 +133,26 @@ class Settings(BaseSettings):
     log_format: Literal["auto", "json", "console"] = "auto"
     """`json` lines, human-readable `console`, or `auto`: console on a terminal, JSON otherwise."""
 
-    db_batch_size: int = Field(default=500, ge=1, le=10_000)
+    db_batch_size: Whole = Field(default=500, ge=1, le=10_000)
     """Rows per multi-row upsert statement."""
 
-    db_retry_attempts: int = Field(default=6, ge=1, le=50)
+    db_retry_attempts: Whole = Field(default=6, ge=1, le=50)
     """Attempts of one transaction on deadlocks, lock wait timeouts, serialization failures and lost
     connections, with exponential backoff and jitter between them."""
 
-    db_connect_timeout: float = Field(default=5.0, gt=0)
+    db_connect_timeout: Seconds = Field(default=5.0, gt=0)
     """Seconds to wait for a database connection before giving up with an error."""
 
     instance_id: str = Field(default_factory=default_instance_id)
     """This replica's name in `job_runs.owner` and lease holders (default: hostname:pid)."""
 
-    max_concurrent: int = Field(default=4, ge=1, le=256)
+    max_concurrent: Whole = Field(default=4, ge=1, le=256)
     """Runs (job shards) one replica executes at once; it claims the next shard only when a slot frees."""
 
     shutdown_grace: Duration = 30.0
     """On SIGTERM/SIGINT, how long running jobs may take to finish before their leases are released."""
 
-    http_port: int | None = Field(default=None, ge=0, le=65535)
+    http_port: Whole | None = Field(default=None, ge=0, le=65535)
     """Port of `/healthz`, `/readyz` and `/metrics` (off unless set)."""
 
     http_host: str = "0.0.0.0"
@@ -153,7 +161,7 @@ class Settings(BaseSettings):
     repos: CommaList = Field(default_factory=list)
     """Repositories (`owner/name`, comma-separated in the environment) the GitHub jobs shard over."""
 
-    http_concurrency: int = Field(default=8, ge=1, le=128)
+    http_concurrency: Whole = Field(default=8, ge=1, le=128)
     """HTTP requests in flight at once per replica."""
 
     http_timeout: Duration = 30.0
@@ -200,7 +208,7 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (
             init_settings,
-            env_settings,
+            FlagEnvSource(settings_cls),
             TableEnvSource(settings_cls, TABLE_ENV_NAMES),
             TomlConfigSettingsSource(settings_cls),
         )
@@ -214,6 +222,26 @@ MOVED_KEYS: dict[str, str] = {
     **retention_settings.MOVED_KEYS,
     **{names[0].removeprefix(ENV_PREFIX).lower(): f"github.{key}" for key, names in github_settings.ENV_NAMES.items()},
 }
+
+
+def _is_flag(info: FieldInfo | None) -> bool:
+    """Whether a setting is a boolean (``bool``, ``Flag`` or either ``| None``)."""
+    if info is None:
+        return False
+    kinds = get_args(info.annotation) if get_origin(info.annotation) in (Union, UnionType) else (info.annotation,)
+    kinds = tuple(get_args(k)[0] if get_origin(k) is Annotated else k for k in kinds)
+    return bool in kinds and all(k in (bool, type(None)) for k in kinds)
+
+
+class FlagEnvSource(EnvSettingsSource):
+    """The environment source, with ``SCRAPESCHED_X=true`` read as a boolean for boolean settings.
+
+    Boolean settings are strict (a TOML ``"yes"`` is an error), but environment variables are strings.
+    """
+
+    def prepare_field_value(self, field_name: str, field: FieldInfo, value: Any, value_is_complex: bool) -> Any:
+        value = super().prepare_field_value(field_name, field, value, value_is_complex)
+        return env_flag(value) if _is_flag(field) else value
 
 
 class TableEnvSource(PydanticBaseSettingsSource):
@@ -237,10 +265,15 @@ class TableEnvSource(PydanticBaseSettingsSource):
             for key, names in keys.items():
                 found = next((environ[n.lower()] for n in names if n.lower() in environ), None)
                 if found is not None:
-                    values[key] = found
+                    values[key] = env_flag(found) if _is_flag(_table_field(self.settings_cls, table, key)) else found
             if values:
                 out[table] = values
         return out
+
+
+def _table_field(settings_cls: type[BaseSettings], table: str, key: str) -> FieldInfo | None:
+    model = settings_cls.model_fields[table].annotation
+    return model.model_fields.get(key) if isinstance(model, type) and issubclass(model, BaseModel) else None
 
 
 def is_table(info: FieldInfo) -> bool:

@@ -19,7 +19,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import DBAPIError
 
-from scrapesched.config.errors import DatabaseUnavailable
+from scrapesched.config.errors import DatabaseUnavailable, MissingDriver
 from scrapesched.config.redact import redact_url
 from scrapesched.config.settings import normalize_database_url
 
@@ -52,12 +52,22 @@ def _sqlite_engine(url: URL, **kwargs: Any) -> Engine:
 
 
 def create_engine(url: str, *, connect_timeout: float = 5.0, **kwargs: Any) -> Engine:
-    """An engine for the URL (plain ``mysql://``/``postgresql://`` get our drivers); does not connect."""
+    """An engine for the URL (plain ``mysql://``/``postgresql://`` get our drivers); does not connect.
+
+    Raises MissingDriver (naming the extra to install) when the URL's driver is not installed.
+    """
     parsed = make_url(normalize_database_url(url))
     backend = parsed.get_backend_name()
     kwargs.setdefault("pool_pre_ping", True)
     if backend == "sqlite":
         return _sqlite_engine(parsed, **kwargs)
+    try:
+        return _server_engine(parsed, backend, connect_timeout, **kwargs)
+    except ImportError:  # SQLAlchemy imports the driver (PyMySQL, psycopg) when it builds the dialect
+        raise MissingDriver.for_backend("database", backend) from None
+
+
+def _server_engine(parsed: URL, backend: str, connect_timeout: float, **kwargs: Any) -> Engine:
     if backend in ("mysql", "mariadb"):
         return sa.create_engine(
             parsed,

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from sqlalchemy import Engine
 from sqlalchemy.exc import ArgumentError
 
+from scrapesched.config.errors import MissingDriver
 from scrapesched.config.redact import redact_url
 from scrapesched.locks.base import Lease, LeaseInfo, LockBackend
 from scrapesched.locks.errors import (
@@ -101,3 +102,5 @@ def connect(
         return PostgresBackend(url, engine=engine, holder_id=holder_id, clock=clock)
     except (ValueError, ArgumentError) as exc:
         raise LockConfigError(f"cannot parse the {scheme} lock URL {redact_url(url)!r}: {exc}") from None
+    except ImportError:  # the backend's driver (redis, PyMySQL, psycopg) is not installed
+        raise MissingDriver.for_backend("lock", scheme) from None

@@ -10,14 +10,20 @@ import click
 import structlog
 
 from scrapesched.cli.app import App
+from scrapesched.config.errors import ConfigError
 
 log = structlog.get_logger("run")
 
 
 @click.command("run")
 @click.option("--instance-id", default=None, help="This replica's name (default: hostname:pid).")
+@click.option(
+    "--allow-empty",
+    is_flag=True,
+    help="Start even when no [jobs.NAME] table schedules anything (otherwise exit 2).",
+)
 @click.pass_obj
-def command(app: App, instance_id: str | None) -> None:
+def command(app: App, instance_id: str | None, allow_empty: bool) -> None:
     """Run the scheduler: every fire of every job shard runs once across all replicas."""
     from scrapesched.cli.wiring import wired_runner
     from scrapesched.db.migrate import require_head
@@ -31,6 +37,12 @@ def command(app: App, instance_id: str | None) -> None:
         app.settings = app.require_settings().model_copy(update={"instance_id": instance_id})
     settings = app.require_settings()
     plan = build_plan(settings, load_registry())  # config errors first: exit 2 before any connection
+    empty = not any(job.scheduled for job in plan)
+    if empty and not allow_empty:
+        raise ConfigError(
+            "nothing is scheduled: add a [jobs.NAME] table with an interval or cron (and not enabled = false)"
+            " to the config file, or pass --allow-empty to run without jobs"
+        )
     engine = app.engine()
     require_head(engine)
     metrics = Metrics()
@@ -56,6 +68,8 @@ def command(app: App, instance_id: str | None) -> None:
             health.start()
             log.info("http_listening", port=health.port)
         service.start()
+        if empty:
+            log.info("nothing_scheduled", jobs=sorted(settings.jobs))
         try:
             while not stop.wait(1.0):
                 pass
