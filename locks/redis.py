@@ -7,7 +7,9 @@ exact value this acquisition wrote. The Lua scripts are class constants, registe
 Fencing tokens do not come from Redis, which may lose every key on a restart without persistence: they are
 bumped in the lease table (``scrapesched_leases``) of the main database after ``SET NX`` succeeded, and
 written into the value by a compare-and-set that also proves the key is still ours. Key: ``<prefix><name>``,
-prefix ``scrapesched:lock:`` unless the URL says ``?prefix=...``. Connection and socket timeouts are 2 s and
+prefix ``scrapesched:<8 hex>:lock:`` unless the URL says ``?prefix=...``: the hex digits are a hash of the
+main database's identity (:func:`deployment_prefix`), so two deployments sharing one Redis never see each
+other's leases. Connection and socket timeouts are 2 s and
 a command is retried once only on a broken connection, so a server that is down or hung fails an acquire
 within a few seconds. Retrying is safe: every script is a compare-and-set on this acquisition's value.
 """
@@ -15,6 +17,8 @@ within a few seconds. Retrying is safe: every script is a compare-and-set on thi
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import os
 import time
 import uuid
 from collections.abc import Callable
@@ -24,14 +28,33 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
-from sqlalchemy import Engine
+from sqlalchemy import URL, Engine
 
 from scrapesched.locks.base import Lease, LeaseInfo, LockBackend
 from scrapesched.locks.errors import LockConfigError, LockNotOwned, LockUnavailable
 from scrapesched.locks.tokens import TokenStore
 
-DEFAULT_PREFIX = "scrapesched:lock:"
 TIMEOUT_S = 2.0
+DEFAULT_PORTS = {"mysql": 3306, "postgresql": 5432}
+BACKEND_ALIASES = {"mariadb": "mysql", "postgres": "postgresql"}  # one server, one identity
+
+
+def deployment_prefix(database: URL) -> str:
+    """The default key prefix of a deployment whose main database is ``database``: ``scrapesched:<8 hex>:lock:``.
+
+    The hex digits are the start of the SHA-256 of the database's backend, host, port and name (an SQLite
+    file: its absolute path); never of the user name or password, which appear nowhere in the keys. Every
+    replica of a deployment spells its database URL the same way, so they share the prefix; another
+    deployment (another database) gets another one.
+    """
+    backend = database.get_backend_name()
+    backend = BACKEND_ALIASES.get(backend, backend)
+    name = database.database or ""
+    if backend == "sqlite" and name and name != ":memory:":
+        name = os.path.abspath(name)
+    port = database.port or DEFAULT_PORTS.get(backend) or ""
+    identity = "|".join((backend, (database.host or "").lower(), str(port), name))
+    return f"scrapesched:{hashlib.sha256(identity.encode()).hexdigest()[:8]}:lock:"
 
 
 def _ms(seconds: float) -> int:
@@ -81,7 +104,9 @@ class RedisBackend(LockBackend):
         parts = urlsplit(url)
         query = parse_qsl(parts.query, keep_blank_values=True)
         url_prefix = [v for k, v in query if k == "prefix"]
-        self.prefix = prefix if prefix is not None else (url_prefix[-1] if url_prefix else DEFAULT_PREFIX)
+        if prefix is None:
+            prefix = url_prefix[-1] if url_prefix else deployment_prefix(engine.url)
+        self.prefix = prefix
         clean = urlunsplit(parts._replace(query=urlencode([(k, v) for k, v in query if k != "prefix"])))
         self._target = f"{parts.hostname or 'localhost'}:{parts.port or 6379}{parts.path or ''}"
         try:

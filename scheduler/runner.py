@@ -71,14 +71,16 @@ class Runner:
         self.redactor = redactor
         self.owner = settings.instance_id
         self.shutdown = shutdown or threading.Event()
-        self._running: dict[int, threading.Event] = {}
+        self._running: dict[int, RunContext[object]] = {}
         self._guard = threading.Lock()
 
     def cancel_all(self, reason: str) -> None:
-        """Tell every running job to stop (after the shutdown grace period)."""
+        """Tell every running job to stop (shutdown grace period over, ``run-once`` interrupted); a run that
+        stops for it is recorded failed with the error ``cancelled: <reason>``."""
         with self._guard:
-            for event in self._running.values():
-                event.set()
+            for ctx in self._running.values():
+                ctx.stop_reason = ctx.stop_reason or reason
+                ctx.stop_event.set()
         log.warning("runs_cancelled", reason=reason)
 
     def running_count(self) -> int:
@@ -169,8 +171,6 @@ class Runner:
     ) -> Outcome:
         job = planned.name
         stop = threading.Event()
-        with self._guard:
-            self._running[claim.run_id] = stop
         started = time.monotonic()
         status, error = RunStatus.FAILED, None
         ctx: RunContext[object] = RunContext(
@@ -188,6 +188,8 @@ class Runner:
             resources=self.resources,
             write_guard=lambda conn: self._guard_write(conn, claim, lease),
         )
+        with self._guard:
+            self._running[claim.run_id] = ctx
         beat = threading.Thread(  # in a copy of this context: its lines carry the run's log context
             target=contextvars.copy_context().run,
             args=(self._heartbeat, claim, lease, stop, planned.lease_ttl / 3),
