@@ -27,5 +27,7 @@ ENV SCRAPESCHED_DATABASE_URL=sqlite:////home/scrapesched/scrapesched.db \
     SCRAPESCHED_LOG_FORMAT=json
 EXPOSE 9090
 
+# `run` needs a schedule: mount a TOML file and pass `--config FILE run` (or set SCRAPESCHED_CONFIG);
+# with nothing scheduled it exits 2 with one line saying so.
 ENTRYPOINT ["scrapesched"]
 CMD ["run"]
