@@ -331,3 +331,40 @@ def delete_finished_before(conn: Connection, cutoff: datetime, limit: int) -> in
     """Delete up to ``limit`` of the oldest runs that finished before ``cutoff`` (for the ``retention``
     job); running and waiting runs have no ``finished_at`` and are never deleted. Rows deleted."""
     return delete_before(conn, job_runs.c.finished_at, cutoff, limit)
+
+
+@dataclass(frozen=True)
+class StuckRun:
+    """A run still ``running`` whose heartbeat is older than its lease ttl."""
+
+    run_id: int
+    job: str
+    shard: str
+    owner: str
+    last_seen: datetime
+    lease_ttl_s: float
+
+
+def stuck_running(conn: Connection) -> list[StuckRun]:
+    """Running runs whose last heartbeat (or start) is older than their lease ttl, by the database clock
+    (what ``sweep_abandoned`` would mark; for ``scrapesched check``, which changes nothing)."""
+    now = server_time(conn)
+    rows = conn.execute(
+        sa.select(
+            job_runs.c.id,
+            job_runs.c.job_name,
+            job_runs.c.shard,
+            job_runs.c.owner,
+            job_runs.c.heartbeat_at,
+            job_runs.c.started_at,
+            job_runs.c.lease_ttl_s,
+        )
+        .where(job_runs.c.status == RunStatus.RUNNING)
+        .order_by(job_runs.c.id)
+    ).all()
+    out: list[StuckRun] = []
+    for r in rows:
+        last = r.heartbeat_at or r.started_at
+        if now - last > timedelta(seconds=r.lease_ttl_s):
+            out.append(StuckRun(r.id, r.job_name, r.shard, r.owner, utc(last), r.lease_ttl_s))
+    return out

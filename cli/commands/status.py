@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime, timedelta
 
 import click
 
@@ -13,14 +12,9 @@ from scrapesched.cli.app import App
 from scrapesched.db.clock import server_time
 from scrapesched.db.migrate import require_head
 from scrapesched.scheduler import runs
-from scrapesched.scheduler.plan import PlannedJob, build_plan
+from scrapesched.scheduler.checks import fire_interval, is_stale
+from scrapesched.scheduler.plan import build_plan
 from scrapesched.scheduler.plugins import load_registry
-
-
-def _interval(p: PlannedJob, now: datetime) -> timedelta | None:
-    first = p.next_fire(now)
-    second = p.next_fire(first + timedelta(microseconds=1)) if first else None
-    return (second - first) if first and second else None
 
 
 @click.command("status")
@@ -42,14 +36,12 @@ def command(app: App, as_json: bool) -> int:
     for p in plan:
         if not p.scheduled and not any(k[0] == p.name for k in last):
             continue
-        interval = _interval(p, now)
+        interval = fire_interval(p, now)
         for shard in p.shards:
             run = last.get((p.name, shard))
             success = successes.get((p.name, shard))
             holder = locks.holder(runs.lease_name(p.name, shard))
-            # No success for two intervals; a shard that never succeeded is stale once its first run is that old.
-            since = success or first_starts.get((p.name, shard))
-            stale = bool(p.scheduled and interval and since is not None and now - since > 2 * interval)
+            stale = is_stale(p, shard, now, successes, first_starts, interval)
             rows.append(
                 {
                     "job": p.name,
