@@ -190,6 +190,9 @@ def test_three_replicas_sample_each_endpoint_once_per_fire_and_rollups_equal_the
         with fleet(tmp_path, database_url=_url(db)) as f:
             for i in range(3):
                 f.start(f"replica-{i}", config)
+            # All three up first: a replica still starting when the others have sampled enough would be
+            # stopped before it installed its signal handlers.
+            assert wait_for(lambda: all(r.started() for r in f.replicas), 60), [r.log()[-2000:] for r in f.replicas]
             assert wait_for(lambda: _fewest_runs(db) >= 4, 90), "the replicas did not sample every endpoint 4 times"
             codes = f.stop_all()
             assert codes == [0, 0, 0], [r.log()[-3000:] for r in f.replicas]
