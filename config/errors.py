@@ -49,3 +49,7 @@ class MissingDriver(ConfigError):
         """The error for ``which`` URL (``"database"``, ``"lock"``) of ``backend`` (``mysql``, ``redis``...)."""
         driver, extra = _DRIVER_EXTRAS.get(backend.split("+", 1)[0].lower(), (f"{backend} driver", backend))
         return cls(f"the {which} URL needs the {driver}: pip install 'scrapesched[{extra}]'")
+
+
+class InvalidRecords(ConfigError):
+    """A file handed to a command holds records that do not validate; nothing of it was written."""
