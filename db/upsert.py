@@ -8,20 +8,31 @@ collapsed by key inside a batch (last wins, counters summed) and sorted by key s
 lock rows in the same order. Counters are added to in the database (``count = count + new``), never read
 and written back. A ``newer`` column makes the write a version guard: a row is only replaced by a row whose
 ``newer`` value is at least as new as the stored one.
+
+Large writes on PostgreSQL (``COPY_MIN_ROWS`` rows or more, psycopg) take the server's fast path instead:
+the rows are streamed with ``COPY`` into a temporary staging table of the same column types, and one
+``INSERT ... SELECT ... ORDER BY key ON CONFLICT DO UPDATE`` (the same statement, from a SELECT) moves them
+in. The staging table lives in the session (``ON COMMIT DELETE ROWS``) and is emptied after each use.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Table, UniqueConstraint, func, literal_column, or_
+from sqlalchemy import Connection, Table, UniqueConstraint, func, literal_column, or_, select
+from sqlalchemy import column as sa_column
+from sqlalchemy import table as sa_table
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.sql.elements import ColumnElement
 
 from scrapesched.config.errors import SchemaError
 from scrapesched.db.schema import natural_key
+
+COPY_MIN_ROWS = 2000
+"""From this many rows (after collapsing by key) a PostgreSQL upsert goes through COPY and a staging table."""
 
 
 @dataclass(frozen=True)
@@ -170,9 +181,11 @@ def _mysql_statement(plan: _Plan) -> Any:
     return stmt.on_duplicate_key_update(sets)
 
 
-def _on_conflict_statement(plan: _Plan, dialect: str, count: bool) -> Any:
+def _on_conflict_statement(plan: _Plan, dialect: str, count: bool, source: Any = None) -> Any:
     module: Any = postgresql if dialect == "postgresql" else sqlite
     stmt = module.insert(plan.table)
+    if source is not None:  # INSERT ... SELECT from the staging table, in key order
+        stmt = stmt.from_select(list(plan.columns), source)
     old, new = plan.table.c, stmt.excluded
     sets: dict[str, Any] = {c: new[c] for c in plan.overwrite}
     sets.update(_combine(plan, old, new, dialect))
@@ -183,6 +196,40 @@ def _on_conflict_statement(plan: _Plan, dialect: str, count: bool) -> Any:
     if dialect == "postgresql" and count:
         stmt = stmt.returning(literal_column("(xmax = 0)").label("inserted"))
     return stmt
+
+
+def _stage_name(plan: _Plan) -> str:
+    digest = hashlib.sha1(",".join(plan.columns).encode()).hexdigest()[:8]
+    return f"scrapesched_stage_{plan.table.name}_{digest}"[:63]
+
+
+def _copy_upsert(conn: Connection, plan: _Plan, rows: list[dict[str, Any]], count: bool) -> tuple[int, int, int]:
+    """PostgreSQL: COPY the rows into a session staging table, then one INSERT ... SELECT ... ON CONFLICT.
+    Returns (statements, inserted, updated); the counts are exact only with ``count``."""
+    name = _stage_name(plan)
+    quote = conn.dialect.identifier_preparer.quote
+    columns = ", ".join(quote(c) for c in plan.columns)
+    processors = [plan.table.c[c].type.bind_processor(conn.dialect) for c in plan.columns]
+    raw: Any = conn.connection.driver_connection
+    with raw.cursor() as cur:
+        cur.execute(
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {quote(name)} ON COMMIT DELETE ROWS AS "
+            f"SELECT {columns} FROM {quote(plan.table.name)} WITH NO DATA"
+        )
+        with cur.copy(f"COPY {quote(name)} ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(
+                    [v if p is None else p(v) for v, p in zip((row[c] for c in plan.columns), processors, strict=True)]
+                )
+    stage = sa_table(name, *(sa_column(c) for c in plan.columns))
+    source = select(*(stage.c[c] for c in plan.columns)).order_by(*(stage.c[c] for c in plan.key))
+    result = conn.execute(_on_conflict_statement(plan, "postgresql", count, source))
+    inserted = updated = 0
+    if count:
+        flags = [bool(r[0]) for r in result]
+        inserted, updated = sum(flags), len(flags) - sum(flags)
+    conn.exec_driver_sql(f"TRUNCATE {quote(name)}")
+    return 3, inserted, updated
 
 
 def upsert(
@@ -220,6 +267,14 @@ def upsert(
     statements, inserted, updated = 0, 0, 0
     mysql_like = dialect in ("mysql", "mariadb")
     exact = dialect == "postgresql" and count
+    if dialect == "postgresql" and len(collapsed) >= COPY_MIN_ROWS and conn.dialect.driver == "psycopg":
+        statements, inserted, updated = _copy_upsert(conn, plan, collapsed, count)
+        return UpsertResult(
+            rows=len(collapsed),
+            statements=statements,
+            inserted=inserted if exact else None,
+            updated=updated if exact else None,
+        )
     stmt = _mysql_statement(plan) if mysql_like else _on_conflict_statement(plan, dialect, count)
     for start in range(0, len(collapsed), per_batch):
         batch = collapsed[start : start + per_batch]

@@ -134,3 +134,28 @@ def test_failed_transaction_leaves_nothing_half_written(engine: sa.Engine) -> No
 def test_unknown_column_is_refused(engine: sa.Engine) -> None:
     with pytest.raises(SchemaError, match="no column bogus"), engine.begin() as conn:
         upsert(conn, pr_states, [{**_pr(1, "t", T0), "bogus": 1}])
+
+
+def test_large_writes_behave_like_small_ones(engine: sa.Engine) -> None:
+    """Above ``COPY_MIN_ROWS`` PostgreSQL takes the COPY + staging-table path: same results (counters summed,
+    least/greatest, exact keys that differ only in case or trailing space), also for two large upserts into
+    one table inside one transaction, and exact inserted/updated counts when asked."""
+    from scrapesched.db.upsert import COPY_MIN_ROWS
+
+    n = COPY_MIN_ROWS + 500
+    hosts = [f"h{i}.example" for i in range(n - 2)] + ["Case.example", "case.example "]
+    first = [_hits(h, 502, 1, T0) for h in hosts]
+    second = [_hits(h, 502, 2, T0 + timedelta(hours=1)) for h in hosts]
+    agg = {"increment": ["count"], "least": ["first_seen"], "greatest": ["last_seen"]}
+    with engine.begin() as conn:
+        upsert(conn, http_error_summary, first, **agg)  # type: ignore[arg-type]
+        upsert(conn, http_error_summary, second, **agg)  # type: ignore[arg-type]
+    rows = _rows(engine, http_error_summary)
+    assert len(rows) == n
+    assert {r.host for r in rows} == set(hosts)
+    assert {(r.count, r.first_seen, r.last_seen) for r in rows} == {(3, T0, T0 + timedelta(hours=1))}
+    if engine.dialect.name == "postgresql":
+        third = [_hits(h, 502, 1, T0) for h in [*hosts, "new.example"]]
+        with engine.begin() as conn:
+            result = upsert(conn, http_error_summary, third, count=True, **agg)  # type: ignore[arg-type]
+        assert (result.inserted, result.updated) == (1, n)
