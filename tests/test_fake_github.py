@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import random
@@ -560,3 +561,245 @@ def test_module_entry_point_serves_until_sigterm() -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+# ---- issue 11: what GitHub does at scale -------------------------------------------------------------
+
+
+def _with_comments(fake: FakeGitHub, repo: str, prs: int, per_pr: int) -> list[int]:
+    fake.add_repo(repo)
+    numbers = [fake.add_pr(repo) for _ in range(prs)]
+    for _ in range(per_pr):
+        for number in numbers:
+            fake.advance(1)
+            fake.add_comment(repo, number, "erin-w", "ping")
+    return numbers
+
+
+def test_pages_past_the_page_limit_get_githubs_422_and_last_stops_there() -> None:
+    with FakeGitHub(page_limit=3) as fake, httpx.Client(base_url=fake.url) as client:
+        _with_comments(fake, "acme/big", prs=10, per_pr=5)
+        first = client.get("/repos/acme/big/issues/comments", params={"per_page": 10})
+        assert parse_qs(urlsplit(first.links["last"]["url"]).query)["page"] == ["3"]
+        assert client.get(first.links["last"]["url"]).status_code == 200
+        deep = client.get("/repos/acme/big/issues/comments", params={"per_page": 10, "page": 4})
+        assert deep.status_code == 422
+        assert deep.json() == {
+            "message": "In order to keep the API fast for everyone, pagination is limited for this resource.",
+            "documentation_url": "https://docs.github.com/v3/#pagination",
+            "status": "422",
+        }
+        assert fake.requests[-1].counted
+        for path in ("/repos/acme/big/pulls", "/repos/acme/big/issues", "/repos/acme/big/issues/1/comments"):
+            assert client.get(path, params={"state": "all", "page": 4}).status_code == 422
+
+        fake.page_limit, fake.item_limit = None, 40  # GitHub's feed: page * per_page > 40,000 is refused
+        assert client.get("/repos/acme/big/issues/comments", params={"per_page": 10, "page": 4}).status_code == 200
+        assert client.get("/repos/acme/big/issues/comments", params={"per_page": 10, "page": 5}).status_code == 422
+        assert client.get("/repos/acme/big/issues/comments", params={"per_page": 5, "page": 8}).status_code == 200
+        smaller = client.get("/repos/acme/big/issues/comments", params={"per_page": 3})
+        assert parse_qs(urlsplit(smaller.links["last"]["url"]).query)["page"] == ["13"]
+
+
+def test_issue_and_comment_feeds_take_since_sort_and_direction_as_github_documents() -> None:
+    with FakeGitHub() as fake, httpx.Client(base_url=fake.url) as client:
+        numbers = _with_comments(fake, "acme/big", prs=3, per_pr=2)
+        fake.advance(60)
+        cutoff = fake.now.strftime("%Y-%m-%dT%H:%M:%SZ")
+        fake.advance(60)
+        fake.set_title("acme/big", numbers[0], "Renamed")
+        comments = client.get(f"/repos/acme/big/issues/{numbers[0]}/comments").json()
+        fake.advance(60)
+        fake.edit_comment("acme/big", comments[0]["id"], "edited")
+
+        issues = client.get("/repos/acme/big/issues", params={"since": cutoff, "state": "all"}).json()
+        assert [i["number"] for i in issues] == [numbers[0]]
+        assert issues[0]["pull_request"]["url"].endswith(f"/pulls/{numbers[0]}")
+        by_update = client.get(
+            "/repos/acme/big/issues", params={"state": "all", "sort": "updated", "direction": "asc"}
+        ).json()
+        assert [i["number"] for i in by_update][-1] == numbers[0]
+        assert [i["number"] for i in client.get("/repos/acme/big/issues").json()] == numbers[::-1]  # created desc
+
+        feed = client.get(
+            "/repos/acme/big/issues/comments", params={"since": cutoff, "sort": "updated", "direction": "asc"}
+        ).json()
+        assert [c["id"] for c in feed] == [comments[0]["id"]]
+        newest_first = client.get(
+            "/repos/acme/big/issues/comments", params={"sort": "created", "direction": "desc", "per_page": 100}
+        ).json()
+        assert [c["created_at"] for c in newest_first] == sorted((c["created_at"] for c in newest_first), reverse=True)
+        one = client.get(f"/repos/acme/big/issues/{numbers[0]}/comments", params={"sort": "updated"}).json()
+        assert [c["id"] for c in one] == sorted(c["id"] for c in one)  # one issue's comments: no sort
+        one_since = client.get(f"/repos/acme/big/issues/{numbers[0]}/comments", params={"since": cutoff}).json()
+        assert [c["id"] for c in one_since] == [comments[0]["id"]]
+        pulls = client.get("/repos/acme/big/pulls", params={"since": cutoff, "state": "all"}).json()
+        assert len(pulls) == 3  # /pulls has no since: GitHub ignores it
+
+
+def test_slow_big_pages_answer_502_until_the_page_size_shrinks(fake: FakeGitHub, client: httpx.Client) -> None:
+    fake.slow_pages("/issues/comments", per_page_above=50, n=2)
+    slow = client.get(f"/repos/{REPO}/issues/comments", params={"per_page": 100})
+    assert slow.status_code == 502 and "couldn't respond to your request in time" in slow.json()["message"]
+    assert client.get(f"/repos/{REPO}/issues/comments", params={"per_page": 50}).status_code == 200
+    assert client.get(f"/repos/{REPO}/pulls", params={"per_page": 100}).status_code == 200
+    assert client.get(f"/repos/{REPO}/issues/comments", params={"per_page": 100}).status_code == 502
+    assert client.get(f"/repos/{REPO}/issues/comments", params={"per_page": 100}).status_code == 200
+    assert [r.fault for r in fake.requests].count("slow") == 2
+    assert not any(r.counted for r in fake.requests if r.fault == "slow")
+
+    fake.slow_pages(per_page_above=25, status=504, probability=0.5, seed=3)  # until cleared
+    statuses = [client.get(f"/repos/{REPO}/pulls", params={"per_page": 30}).status_code for _ in range(20)]
+    assert set(statuses) == {200, 504}
+    fake.clear_faults()
+    assert client.get(f"/repos/{REPO}/pulls", params={"per_page": 100}).status_code == 200
+
+
+def test_etags_belong_to_the_token_but_if_modified_since_does_not() -> None:
+    other = "ghp_other"
+    with (
+        FakeGitHub.seeded(repos=[REPO], prs_per_repo=3, seed=7, tokens=[TOKEN, other]) as fake2,
+        httpx.Client() as http,
+    ):
+        number = min(fake2.truth(REPO).pr_states)
+        url = f"{fake2.url}/repos/{REPO}/pulls/{number}"
+        accept = {"Accept": "application/vnd.github+json"}
+        first = http.get(url, headers={**accept, "Authorization": f"Bearer {TOKEN}"})
+        etag, modified = first.headers["etag"], first.headers["last-modified"]
+        same = http.get(url, headers={**accept, "Authorization": f"Bearer {TOKEN}", "If-None-Match": etag})
+        assert same.status_code == 304
+        switched = http.get(url, headers={**accept, "Authorization": f"Bearer {other}", "If-None-Match": etag})
+        assert switched.status_code == 200 and switched.headers["etag"] != etag
+        assert fake2.requests[-1].counted
+        # GitHub's ETag: sha256 of Accept, Authorization (each + ":") and the body
+        expected = hashlib.sha256(f"application/vnd.github+json:Bearer {other}:".encode() + first.content)
+        assert switched.headers["etag"] == f'W/"{expected.hexdigest()}"'
+        # so a client that kept the body can revalidate under a new token: 304 at no cost
+        fake2.reset_requests()
+        computed = http.get(
+            url, headers={**accept, "Authorization": f"Bearer {other}", "If-None-Match": f'W/"{expected.hexdigest()}"'}
+        )
+        assert computed.status_code == 304 and not fake2.requests[-1].counted
+        by_date = http.get(url, headers={**accept, "Authorization": f"Bearer {other}", "If-Modified-Since": modified})
+        assert by_date.status_code == 304 and not fake2.requests[-1].counted
+        assert fake2.requests[-1].if_modified_since
+        lists = http.get(f"{fake2.url}/repos/{REPO}/pulls", headers={"Authorization": f"Bearer {TOKEN}"})
+        assert "last-modified" not in lists.headers  # lists have no Last-Modified on GitHub
+        listed = http.get(
+            f"{fake2.url}/repos/{REPO}/pulls",
+            headers={"Authorization": f"Bearer {TOKEN}", "If-Modified-Since": modified},
+        )
+        assert listed.status_code == 200
+        fake2.advance(60)
+        fake2.set_title(REPO, number, "Changed")
+        changed = http.get(url, headers={"Authorization": f"Bearer {other}", "If-Modified-Since": modified})
+        assert changed.status_code == 200
+
+
+def test_secondary_limits_may_come_without_rate_headers_and_429_with_retry_after(
+    fake: FakeGitHub, client: httpx.Client
+) -> None:
+    fake.secondary_limit_next(1, retry_after=None, rate_headers=False)
+    bare = client.get(f"/repos/{REPO}/pulls")
+    assert bare.status_code == 403 and "secondary rate limit" in bare.json()["message"]
+    assert not any(h.startswith("x-ratelimit") for h in bare.headers) and "retry-after" not in bare.headers
+    fake.secondary_limit_next(1, retry_after=7, status=429)
+    slow_down = client.get(f"/repos/{REPO}/pulls")
+    assert slow_down.status_code == 429 and slow_down.headers["retry-after"] == "7"
+
+
+def test_bad_token_gets_githubs_401_charged_to_the_anonymous_budget(fake: FakeGitHub) -> None:
+    bad = httpx.get(f"{fake.url}/repos/{REPO}", headers={"Authorization": "Bearer ghp_revoked"})
+    assert bad.status_code == 401
+    assert bad.json() == {
+        "message": "Bad credentials",
+        "documentation_url": "https://docs.github.com/rest",
+        "status": "401",
+    }
+    assert bad.headers["x-ratelimit-limit"] == "60" and bad.headers["x-ratelimit-remaining"] == "59"
+    assert fake.rate_limit_status(None).used == 1
+
+
+def test_pending_review_has_no_submitted_at_and_only_its_author_sees_it() -> None:
+    reviewer, bot = "ghp_carol", "ghp_bot"
+    with FakeGitHub(tokens=[reviewer, bot], token_users={reviewer: "carol-qa"}) as fake:
+        fake.add_repo("acme/widgets")
+        number = fake.add_pr("acme/widgets")
+        fake.add_review("acme/widgets", number, "bob-ops", "APPROVED")
+        pending = fake.add_review("acme/widgets", number, "carol-qa", "PENDING", "draft notes")
+        url = f"{fake.url}/repos/acme/widgets/pulls/{number}/reviews"
+        own = httpx.get(url, headers={"Authorization": f"token {reviewer}"}).json()
+        assert [r["state"] for r in own] == ["APPROVED", "PENDING"]
+        assert "submitted_at" not in own[1] and "submitted_at" in own[0]
+        assert [r["state"] for r in httpx.get(url, headers={"Authorization": f"token {bot}"}).json()] == ["APPROVED"]
+        assert [k[1] for k in fake.truth("acme/widgets").approvals] == ["bob-ops"]
+        fake.advance(60)
+        fake.submit_review("acme/widgets", number, pending, "CHANGES_REQUESTED")
+        seen = httpx.get(url, headers={"Authorization": f"token {bot}"}).json()
+        assert seen[1]["state"] == "CHANGES_REQUESTED" and seen[1]["submitted_at"] == fake.now.strftime(
+            "%Y-%m-%dT%H:%M:%SZ"
+        )
+        assert len(fake.truth("acme/widgets").approvals) == 2
+
+
+def test_deleted_account_is_user_null_on_the_wire_and_ghost_in_the_truth(
+    fake: FakeGitHub, client: httpx.Client
+) -> None:
+    number, state = next(iter(fake.truth(REPO).pr_states.items()))
+    fake.advance(60)
+    said = fake.add_comment(REPO, number, state["author"], "LGTM")
+    fake.delete_user(state["author"])
+    listed = client.get(f"/repos/{REPO}/pulls", params={"state": "all", "per_page": 100}).json()
+    pull = next(p for p in listed if p["number"] == number)
+    assert pull["user"] is None and pull["head"]["user"] is None and pull["head"]["repo"] is None
+    # one pull request's user may not be null in GitHub's schema: GitHub shows its placeholder account
+    assert client.get(f"/repos/{REPO}/pulls/{number}").json()["user"]["login"] == "ghost"
+    comment = next(c for c in client.get(f"/repos/{REPO}/issues/{number}/comments").json() if c["id"] == said)
+    assert comment["user"] is None
+    truth = fake.truth(REPO)
+    assert truth.pr_states[number]["author"] == "ghost"
+    assert truth.approvals[(number, "ghost", fake.now.replace(microsecond=0))] == "LGTM"
+
+
+def test_reviews_past_100_are_appended_at_the_end_of_the_last_page() -> None:
+    with FakeGitHub() as fake, httpx.Client(base_url=fake.url) as client:
+        fake.add_repo("acme/widgets")
+        number = fake.add_pr("acme/widgets")
+        for i in range(250):
+            fake.add_review("acme/widgets", number, f"user{i % 7}", "COMMENTED", touch=False)
+        page1 = client.get(f"/repos/acme/widgets/pulls/{number}/reviews", params={"per_page": 100})
+        for _ in range(3):
+            fake.advance(1)
+            fake.add_review("acme/widgets", number, "late", "APPROVED", touch=False)
+        again = client.get(
+            f"/repos/acme/widgets/pulls/{number}/reviews",
+            params={"per_page": 100},
+            headers={"If-None-Match": page1.headers["etag"]},
+        )
+        assert again.status_code == 304  # page 1 did not change: the new reviews are on page 3
+        reviews, pages = _follow(client, f"/repos/acme/widgets/pulls/{number}/reviews", {"per_page": 100})
+        assert pages == 3 and len(reviews) == 253
+        assert [r["user"]["login"] for r in reviews[-3:]] == ["late"] * 3
+
+
+def test_bulk_data_is_served_complete_and_agrees_with_the_truth() -> None:
+    options: dict[str, Any] = {"comments_per_repo": 3000}
+    with FakeGitHub.seeded([REPO], 150, 5, **options) as fake, httpx.Client(base_url=fake.url) as client:
+        feed, _ = _follow(client, f"/repos/{REPO}/issues/comments", {"per_page": 100})
+        assert len(feed) == 3000 and len({c["id"] for c in feed}) == 3000
+        assert [c["created_at"] for c in feed] == sorted(c["created_at"] for c in feed)  # ids grow with time
+        truth = fake.truth(REPO)
+        pulls, _ = _follow(client, f"/repos/{REPO}/pulls", {"state": "all", "per_page": 100})
+        assert {p["number"]: p["updated_at"] for p in pulls} == {
+            n: s["updated_at"].strftime("%Y-%m-%dT%H:%M:%SZ") for n, s in truth.pr_states.items()
+        }
+        newest: dict[str, str] = {}
+        for c in feed:
+            newest[c["issue_url"]] = max(newest.get(c["issue_url"], ""), c["updated_at"])
+        assert all(p["updated_at"] >= newest[p["issue_url"]] for p in pulls)
+
+        assert {s["pr_state"] for s in truth.pr_states.values()} == {"open", "closed", "merged"}
+        assert truth.trillian and truth.test_results and any(v == "LGTM" for v in truth.approvals.values())
+        assert sum(1 for c in feed if c["user"]["login"] == CODECOV_BOT) == 150
+    again = FakeGitHub.seeded([REPO], 150, 5, **options)
+    assert again.truth(REPO) == truth

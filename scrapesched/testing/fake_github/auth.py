@@ -9,13 +9,15 @@ kept only as sha256 digests, and the request log names them by :func:`fingerprin
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from scrapesched.testing.fake_github.model import WIRE_TIME
 from scrapesched.testing.fake_github.protocol import Exchange, HttpError
 from scrapesched.testing.fake_github.rate_limits import ANONYMOUS
+
+DEFAULT_LOGIN = "scrapesched-bot"  # whom a token belongs to unless ``token_users`` says otherwise
 
 
 def digest(token: str) -> str:
@@ -33,7 +35,8 @@ class Credentials:
     With ``app_id``, ``app_public_key`` (PEM) and ``installation_id``, a JWT signed by the App's key (RS256,
     ``iss`` = app id) buys an installation token valid ``installation_token_ttl`` wall-clock seconds; all
     installation tokens share one identity (``installation-{id}``), as on GitHub. Not locked (the fake
-    calls it under its lock).
+    calls it under its lock). ``token_users`` maps a token to its user's login (default
+    :data:`DEFAULT_LOGIN`; an installation token acts as ``{app}[bot]``).
     """
 
     def __init__(
@@ -46,7 +49,9 @@ class Credentials:
         app_public_key: str | None = None,
         installation_id: int | None = None,
         installation_token_ttl: float = 3600.0,
+        token_users: Mapping[str, str] | None = None,
     ) -> None:
+        self._logins = {digest(t): login for t, login in (token_users or {}).items()}
         self._valid_tokens = None if tokens is None else {digest(t) for t in tokens}
         self.allow_anonymous = allow_anonymous
         self._wall = wall_clock
@@ -71,9 +76,11 @@ class Credentials:
         if valid and installation is not None:
             if self._wall() >= installation:
                 raise HttpError(401, "Bad credentials")
+            ex.viewer = f"app-{self.app_id}[bot]"
             return f"installation-{self.installation_id}"
         if not valid or (self._valid_tokens is not None and digest(token) not in self._valid_tokens):
             raise HttpError(401, "Bad credentials")
+        ex.viewer = self._logins.get(digest(token), DEFAULT_LOGIN)
         return fingerprint(token)
 
     def issue_installation_token(self, ex: Exchange) -> dict[str, Any]:

@@ -70,6 +70,10 @@ class Dataset:
         """The next Trillian test id (1001, 1002, ...)."""
         return next(self._test_ids)
 
+    def next_id(self) -> int:
+        """The next GitHub id (pull requests, reviews and comments share one sequence, ascending in time)."""
+        return next(self._ids)
+
     # ---- lookups ---------------------------------------------------------------------------------
 
     def repo_state(self, name: str) -> Repo:
@@ -114,7 +118,7 @@ class Dataset:
             if full_name in self._repos:
                 raise ValueError(f"repository {full_name!r} exists")
             rid = repo_id if repo_id is not None else 1001 + len(self._repos)
-            self._repos[full_name] = Repo(full_name=full_name, id=rid)
+            self._repos[full_name] = Repo(full_name=full_name, id=rid, created_at=self.stamp())
             return rid
 
     def add_pr(
@@ -165,6 +169,7 @@ class Dataset:
             comment = IssueComment(next(self._ids), pr, user, body, stamp, stamp, spec)
             self.repo_state(repo).comments[comment.id] = comment
             self.repo_state(repo).comment_rev += 1
+            target.comments.append(comment)
             self._touch(target)
             return comment.id
 
@@ -206,23 +211,66 @@ class Dataset:
         *,
         touch: bool = True,
     ) -> int:
-        """Submit a review at ``now`` on the current head; returns its id."""
+        """Submit a review at ``now`` on the current head (appended to the PR's list); returns its id.
+
+        ``state="PENDING"`` starts a review without submitting it: no ``submitted_at``, only ``user``'s
+        token sees it (see ``token_users``), the PR's updated_at does not move, and it is not in the truth.
+        """
         if state == "DISMISSED":
             raise ValueError("submit a review, then dismiss it")
         with self.lock:
             target = self.pull_state(repo, pr)
-            review = Review(next(self._ids), user, state, self.stamp(), body, target.head_sha)
+            pending = state == "PENDING"
+            review = Review(next(self._ids), user, state, None if pending else self.stamp(), body, target.head_sha)
             target.reviews.append(review)
-            self._touch(target, touch)
+            self._touch(target, touch and not pending)
             return review.id
+
+    def submit_review(self, repo: str, pr: int, review_id: int, state: ReviewState = "APPROVED") -> None:
+        """Submit a PENDING review now (``submitted_at`` = now); it keeps its place in the list."""
+        if state in ("PENDING", "DISMISSED"):
+            raise ValueError(f"cannot submit a review as {state}")
+        with self.lock:
+            target = self.pull_state(repo, pr)
+            review = self._review(target, review_id, repo)
+            if review.state != "PENDING":
+                raise ValueError(f"review {review_id} is not pending")
+            review.state, review.submitted_at = state, self.stamp()
+            self._touch(target)
+
+    def delete_user(self, login: str) -> None:
+        """Delete an account: its pull requests, comments and reviews now answer ``"user": null``.
+
+        Assignees are dropped (GitHub unassigns deleted users). Nothing's updated_at moves.
+        """
+        with self.lock:
+            for r in self._repos.values():
+                for pull in r.pulls.values():
+                    if pull.user == login:
+                        pull.user = None
+                    pull.assignees = [a for a in pull.assignees if a != login]
+                    for review in pull.reviews:
+                        if review.user == login:
+                            review.user = None
+                for comment in r.comments.values():
+                    if comment.user == login:
+                        comment.user = None
+                r.comment_rev += 1
+
+    @staticmethod
+    def _review(target: PullRequest, review_id: int, repo: str) -> Review:
+        review = next((r for r in target.reviews if r.id == review_id), None)
+        if review is None:
+            raise KeyError(f"unknown review {review_id} on {repo}#{target.number}")
+        return review
 
     def dismiss_review(self, repo: str, pr: int, review_id: int, *, touch: bool = True) -> None:
         """Set a review's state to DISMISSED (submitted_at is kept)."""
         with self.lock:
             target = self.pull_state(repo, pr)
-            review = next((r for r in target.reviews if r.id == review_id), None)
-            if review is None:
-                raise KeyError(f"unknown review {review_id} on {repo}#{pr}")
+            review = self._review(target, review_id, repo)
+            if review.state == "PENDING":
+                raise ValueError(f"review {review_id} is pending: nothing to dismiss")
             review.state = "DISMISSED"
             self._touch(target, touch)
 
@@ -299,8 +347,7 @@ class Dataset:
         return random.Random(f"{repo}#{pr}@{self.stamp().isoformat()}")
 
     def _codecov_comment(self, repo: str, pr: int) -> IssueComment | None:
-        comments = self.repo_state(repo).comments.values()
-        return next((c for c in comments if c.issue_number == pr and c.user == CODECOV_BOT), None)
+        return next((c for c in self.pull_state(repo, pr).comments if c.user == CODECOV_BOT), None)
 
     def add_trillian_result(
         self, repo: str, pr: int, spec: TrillianResultSpec | None = None, *, rng: random.Random | None = None

@@ -11,10 +11,13 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from scrapesched.testing.fake_github.comments import CODECOV_BOT, TRILLIAN_BOT, CodecovSpec, TrillianResultSpec
 from scrapesched.testing.fake_github.model import IssueComment, PullRequest, Repo, is_bot
+
+GHOST = "ghost"  # GitHub's placeholder account for deleted users: what the scraper stores for "user": null
 
 # LGTM approvals, the rule of docs/github.md: the word lgtm on a line that is not quoted or code, not
 # followed by "?" or "cancel", and with no negation among the four words before it in the same clause.
@@ -33,7 +36,9 @@ class Truth:
     - ``approvals``: (number, login, submitted_at) -> review state (DISMISSED once dismissed), and
       (number, login, comment created_at) -> "LGTM" for human comments that approve by the LGTM rule
       of docs/github.md: the word LGTM anywhere on a line, unless quoted, in code, negated ("not
-      LGTM") or asked ("LGTM?"). A review wins a (rare) key collision with an LGTM comment.
+      LGTM") or asked ("LGTM?"). A review wins a (rare) key collision with an LGTM comment. PENDING
+      reviews are left out (only their author's token sees them).
+    - A deleted account (``"user": null`` on the wire) is stored as the login ``ghost``.
     - ``codecov``: every PR -> None, or the latest ``codecov[bot]`` report (its comment's current body):
       project_coverage, patch_coverage, coverage_change (floats, 2 decimals; patch may be None),
       base_sha and head_sha (7-char short shas), codecov_created_at (the comment's created_at).
@@ -77,6 +82,7 @@ def _approving_line(line: str) -> bool:
     return False
 
 
+@lru_cache(maxsize=8192)  # bots and bulk data repeat the same texts: each is read once
 def _approves(body: str) -> bool:
     fenced = False
     for line in body.replace("\r\n", "\n").split("\n"):
@@ -95,7 +101,7 @@ def _pr_state(pr: PullRequest) -> dict[str, Any]:
     return {
         "pr_title": pr.title,
         "pr_state": "merged" if pr.merged_at else pr.state,
-        "author": pr.user,
+        "author": pr.user or GHOST,
         "assignees": ",".join(sorted(pr.assignees)),
         "draft": pr.draft,
         "created_at": pr.created_at,
@@ -108,9 +114,11 @@ def _pr_state(pr: PullRequest) -> dict[str, Any]:
 
 
 def _approvals_truth(repo: Repo, comments: Sequence[IssueComment]) -> dict[tuple[int, str, datetime], str]:
-    approvals = {(c.issue_number, c.user, c.created_at): "LGTM" for c in comments if _is_lgtm(c)}
+    approvals = {(c.issue_number, c.user or GHOST, c.created_at): "LGTM" for c in comments if _is_lgtm(c)}
     for number, pr in repo.pulls.items():
-        approvals |= {(number, r.user, r.submitted_at): str(r.state) for r in pr.reviews}
+        approvals |= {
+            (number, r.user or GHOST, r.submitted_at): str(r.state) for r in pr.reviews if r.submitted_at is not None
+        }
     return approvals
 
 

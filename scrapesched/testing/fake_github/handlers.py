@@ -49,6 +49,9 @@ class _Handler(BaseHTTPRequestHandler):
             target=self.path,
             authorization=self.headers.get("Authorization"),
             if_none_match=self.headers.get("If-None-Match"),
+            if_modified_since=self.headers.get("If-Modified-Since"),
+            accept=self.headers.get("Accept"),
+            cookie=self.headers.get("Cookie"),
         )
         reply = cast(FakeServer, self.server).serve(request)
         if reply is None:

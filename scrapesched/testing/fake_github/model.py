@@ -22,7 +22,7 @@ from scrapesched.testing.fake_github.comments import (
     render_trillian,
 )
 
-ReviewState = Literal["APPROVED", "CHANGES_REQUESTED", "COMMENTED", "DISMISSED"]
+ReviewState = Literal["APPROVED", "CHANGES_REQUESTED", "COMMENTED", "DISMISSED", "PENDING"]
 CommentSpec = CodecovSpec | TrillianResultSpec
 CommentContent = str | CodecovSpec | TrillianResultSpec
 
@@ -33,37 +33,69 @@ WIRE_TIME = "%Y-%m-%dT%H:%M:%SZ"
 
 @dataclass
 class Review:
-    """A pull request review; dismissing one sets its state to DISMISSED and keeps submitted_at."""
+    """A pull request review; dismissing one sets its state to DISMISSED and keeps submitted_at.
+
+    A PENDING review (started, not submitted) has no ``submitted_at`` and only its author sees it.
+    ``user`` None: the account was deleted (GitHub answers ``"user": null``).
+    """
 
     id: int
-    user: str
+    user: str | None
     state: ReviewState
-    submitted_at: datetime
+    submitted_at: datetime | None
     body: str
     commit_id: str
 
 
-@dataclass
 class IssueComment:
-    """An issue comment on a pull request; ``spec`` is set when the body renders a bot result."""
+    """An issue comment on a pull request; ``spec`` is set when the body renders a bot result.
 
-    id: int
-    issue_number: int
-    user: str
-    body: str
-    created_at: datetime
-    updated_at: datetime
-    spec: CommentSpec | None = None
+    ``user`` None: the account was deleted (GitHub answers ``"user": null``). ``body`` None at creation:
+    rendered from ``spec`` the first time it is read (a 200,000-comment data set starts in seconds).
+    """
+
+    __slots__ = ("_body", "created_at", "id", "issue_number", "spec", "updated_at", "user")
+
+    def __init__(
+        self,
+        id: int,
+        issue_number: int,
+        user: str | None,
+        body: str | None,
+        created_at: datetime,
+        updated_at: datetime,
+        spec: CommentSpec | None = None,
+    ) -> None:
+        if body is None and spec is None:
+            raise ValueError("a comment needs a body or a spec to render")
+        self.id, self.issue_number, self.user, self._body = id, issue_number, user, body
+        self.created_at, self.updated_at, self.spec = created_at, updated_at, spec
+
+    @property
+    def body(self) -> str:
+        if self._body is None:
+            self._body = render_content(self.spec)[0] if self.spec is not None else ""
+        return self._body
+
+    @body.setter
+    def body(self, value: str) -> None:
+        self._body = value
+
+    def __repr__(self) -> str:
+        return f"IssueComment(id={self.id}, issue_number={self.issue_number}, user={self.user!r})"
 
 
 @dataclass
 class PullRequest:
-    """A pull request, its labels, assignees and reviews."""
+    """A pull request, its labels, assignees and reviews (oldest first; new ones are appended).
+
+    ``user`` None: the author's account was deleted. ``comments``: its issue comments, oldest first.
+    """
 
     id: int
     number: int
     title: str
-    user: str
+    user: str | None
     created_at: datetime
     updated_at: datetime
     head_sha: str
@@ -77,6 +109,7 @@ class PullRequest:
     labels: list[str] = field(default_factory=list)
     assignees: list[str] = field(default_factory=list)
     reviews: list[Review] = field(default_factory=list)
+    comments: list[IssueComment] = field(default_factory=list, repr=False)
 
 
 @dataclass
@@ -85,6 +118,7 @@ class Repo:
 
     full_name: str
     id: int
+    created_at: datetime = DEFAULT_START
     next_number: int = 1
     pulls: dict[int, PullRequest] = field(default_factory=dict)
     comments: dict[int, IssueComment] = field(default_factory=dict)
@@ -111,8 +145,8 @@ def random_sha(rng: random.Random) -> str:
     return f"{rng.getrandbits(160):040x}"
 
 
-def is_bot(login: str) -> bool:
-    return login in BOT_LOGINS or login.endswith("[bot]")
+def is_bot(login: str | None) -> bool:
+    return login is not None and (login in BOT_LOGINS or login.endswith("[bot]"))
 
 
 def render_content(content: CommentContent) -> tuple[str, CommentSpec | None]:

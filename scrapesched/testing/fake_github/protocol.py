@@ -20,7 +20,8 @@ class RequestRecord:
     If-None-Match was sent; ``token`` is :meth:`FakeGitHub.fingerprint` of the token (never the token)
     or None when anonymous; ``repo`` is ``owner/name`` when the path named a known repository (also via
     ``/repositories/{id}``); ``counted`` says whether it cost primary budget; ``fault`` names an
-    injected fault ("drop", "5xx", "secondary", "malformed") or is None.
+    injected fault ("drop", "5xx", "secondary", "malformed", "slow") or is None; ``if_modified_since``
+    says whether If-Modified-Since was sent.
     """
 
     method: str
@@ -32,6 +33,7 @@ class RequestRecord:
     counted: bool
     fault: str | None
     at: float
+    if_modified_since: bool = False
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,9 @@ class Request:
     target: str
     authorization: str | None
     if_none_match: str | None
+    if_modified_since: str | None = None
+    accept: str | None = None
+    cookie: str | None = None
 
     @property
     def path(self) -> str:
@@ -62,6 +67,7 @@ class Exchange:
 
     request: Request
     token: str | None = None
+    viewer: str | None = None  # the login of the token's user (None: anonymous)
     counted: bool = False
     fault: str | None = None
 
@@ -74,21 +80,41 @@ class Reply:
 
 
 class HttpError(Exception):
-    """An error answer (status, GitHub's ``message``, extra headers such as ``Retry-After``)."""
+    """An error answer: status, GitHub's ``message`` and ``documentation_url``, extra headers such as
+    ``Retry-After``; ``rate_headers`` False leaves out the ``X-RateLimit-*`` headers."""
 
-    def __init__(self, status: int, message: str, headers: tuple[tuple[str, str], ...] = ()) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        headers: tuple[tuple[str, str], ...] = (),
+        *,
+        documentation_url: str | None = None,
+        rate_headers: bool = True,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.headers = headers
+        self.documentation_url = documentation_url
+        self.rate_headers = rate_headers
 
 
 def encode(payload: Any) -> bytes:
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def weak_etag(body: bytes) -> str:
-    return f'W/"{hashlib.sha1(body).hexdigest()}"'
+def weak_etag(body: bytes, request: Request | None = None) -> str:
+    """GitHub's ETag: sha256 of the request's ``Accept``, ``Authorization`` and ``Cookie`` values (those
+    present, each followed by ``:``) then the body; so the same body has another ETag for another token.
+    """
+    digest = hashlib.sha256()
+    if request is not None:
+        for value in (request.accept, request.authorization, request.cookie):
+            if value is not None:
+                digest.update(value.encode() + b":")
+    digest.update(body)
+    return f'W/"{digest.hexdigest()}"'
 
 
 def etag_matches(if_none_match: str | None, etag: str) -> bool:

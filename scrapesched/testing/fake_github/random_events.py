@@ -145,8 +145,8 @@ def random_quote(data: Dataset, repo: str, number: int, rng: random.Random) -> s
 
 
 def _random_edit(data: Dataset, repo: str, number: int, rng: random.Random) -> str | None:
-    comments = data.repo_state(repo).comments.values()
-    human = [c for c in comments if c.issue_number == number and c.spec is None and not is_bot(c.user)]
+    comments = data.pull_state(repo, number).comments
+    human = [c for c in comments if c.spec is None and c.user is not None and not is_bot(c.user)]
     if not human:
         return None
     comment = rng.choice(human)

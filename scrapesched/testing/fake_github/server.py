@@ -13,11 +13,11 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from scrapesched.testing.fake_github import auth, history, random_events
+from scrapesched.testing.fake_github import auth, bulk, history, random_events
 from scrapesched.testing.fake_github.auth import Credentials
 from scrapesched.testing.fake_github.dataset import Dataset
 from scrapesched.testing.fake_github.faults import Faults
@@ -41,6 +41,12 @@ class FakeGitHub(Dataset):
     ``POST /app/installations/{id}/access_tokens`` with a JWT signed by the App's key (RS256, ``iss`` =
     app id) answers 201 with a new installation token valid ``installation_token_ttl`` wall-clock
     seconds; all installation tokens share one budget (identity ``installation-{id}``), as on GitHub.
+
+    ``page_limit`` (settable later): page-number lists answer GitHub's 422 ("pagination is limited for
+    this resource") past that page, and their ``rel="last"`` stops there. ``item_limit`` (settable
+    later): the same for a page reaching past that many items (``page * per_page > item_limit``; GitHub's
+    comment feed: 40,000). ``token_users``: token ->
+    login of its user (default ``scrapesched-bot``), who alone sees their PENDING reviews.
     """
 
     def __init__(
@@ -59,9 +65,17 @@ class FakeGitHub(Dataset):
         app_public_key: str | None = None,
         installation_id: int | None = None,
         installation_token_ttl: float = 3600.0,
+        page_limit: int | None = None,
+        item_limit: int | None = None,
+        token_users: Mapping[str, str] | None = None,
+        host: str = "127.0.0.1",
+        public_url: str | None = None,
     ) -> None:
         super().__init__(start_time)
+        self._host = host  # another address (0.0.0.0) serves other containers, e.g. docker compose's demo
+        self._public_url = public_url.rstrip("/") if public_url else None  # the base URL its links name
         self.latency = latency
+        self.page_limit, self.item_limit = page_limit, item_limit
         self._port = port
         self._credentials = Credentials(
             tokens,
@@ -71,12 +85,20 @@ class FakeGitHub(Dataset):
             app_public_key=app_public_key,
             installation_id=installation_id,
             installation_token_ttl=installation_token_ttl,
+            token_users=token_users,
         )
         self._budgets = Budgets(rate_limit, anonymous_rate_limit, rate_limit_window, wall_clock)
         self._faults = Faults()
         self._requests: list[RequestRecord] = []
         self._responder = Responder(
-            self, self._credentials, self._budgets, self._faults, self._requests, wall_clock, self._api_base
+            self,
+            self._credentials,
+            self._budgets,
+            self._faults,
+            self._requests,
+            wall_clock,
+            self._api_base,
+            lambda: (self.page_limit, self.item_limit),
         )
         self._server: FakeServer | None = None
         self._thread: threading.Thread | None = None
@@ -89,18 +111,28 @@ class FakeGitHub(Dataset):
         repos: Sequence[str] = ("apache/cloudstack", "acme/widgets"),
         prs_per_repo: int = 20,
         seed: int = 42,
+        *,
+        comments_per_repo: int | None = None,
         **options: Any,
     ) -> FakeGitHub:
-        """A fake (not started) holding deterministic realistic data; ``options`` go to the constructor."""
+        """A fake (not started) holding deterministic realistic data; ``options`` go to the constructor.
+
+        ``comments_per_repo``: build each repository at scale instead (:mod:`.bulk`: 10,000 PRs and
+        200,000 comments in seconds) rather than replaying event histories (:meth:`populate`).
+        """
         fake = cls(**options)
-        fake.populate(repos, prs_per_repo, seed)
+        if comments_per_repo is None:
+            fake.populate(repos, prs_per_repo, seed)
+        else:
+            for offset, repo in enumerate(repos):
+                bulk.populate_bulk(fake, repo, prs_per_repo, comments_per_repo, seed + offset)
         return fake
 
     def start(self) -> FakeGitHub:
         """Bind 127.0.0.1 (port 0 = any free port) and serve in a daemon thread."""
         if self._server is not None:
             raise RuntimeError("FakeGitHub already started")
-        self._server = FakeServer(("127.0.0.1", self._port), self._serve)
+        self._server = FakeServer((self._host, self._port), self._serve)
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
         return self
@@ -129,8 +161,8 @@ class FakeGitHub(Dataset):
 
     @property
     def url(self) -> str:
-        """Base URL, ``http://127.0.0.1:PORT`` (no trailing slash)."""
-        return f"http://127.0.0.1:{self.port}"
+        """Base URL, ``http://127.0.0.1:PORT`` or the ``public_url`` given (no trailing slash)."""
+        return self._public_url or f"http://127.0.0.1:{self.port}"
 
     def _api_base(self) -> str:
         return self.url if self._server is not None else "http://127.0.0.1"
@@ -148,10 +180,30 @@ class FakeGitHub(Dataset):
         with self.lock:
             self._faults.fail_next(n, status)
 
-    def secondary_limit_next(self, n: int = 1, retry_after: int | None = 1, status: int = 403) -> None:
-        """The next ``n`` requests hit a secondary rate limit (403 or 429, ``Retry-After`` unless None)."""
+    def secondary_limit_next(
+        self, n: int = 1, retry_after: int | None = 1, status: int = 403, *, rate_headers: bool = True
+    ) -> None:
+        """The next ``n`` requests hit a secondary rate limit (403 or 429, ``Retry-After`` unless None);
+        ``rate_headers=False``: the answers carry no ``X-RateLimit-*`` header, as GitHub's often do not."""
         with self.lock:
-            self._faults.secondary_limit_next(n, retry_after, status)
+            self._faults.secondary_limit_next(n, retry_after, status, rate_headers)
+
+    def slow_pages(
+        self,
+        path_contains: str = "",
+        *,
+        per_page_above: int = 50,
+        status: int = 502,
+        n: int | None = None,
+        probability: float = 1.0,
+        seed: int = 0,
+    ) -> None:
+        """List requests whose path+query contains ``path_contains`` and whose ``per_page`` (default 30)
+        is above ``per_page_above`` answer ``status`` (502/504, GitHub's "couldn't respond to your request
+        in time"), each with ``probability``, for the next ``n`` of them (None: until ``clear_faults``).
+        They cost no budget; the request log says ``fault="slow"``."""
+        with self.lock:
+            self._faults.slow_pages(path_contains, per_page_above, status, n, probability, seed)
 
     def malformed_json_next(self, n: int = 1, path_contains: str = "") -> None:
         """The next ``n`` 200 answers whose path+query contains ``path_contains`` carry truncated JSON."""
