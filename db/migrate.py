@@ -13,13 +13,16 @@ import io
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import DBAPIError
 
 from scrapesched.config.errors import SchemaError
+from scrapesched.db import adopt
 
 SCRIPT_LOCATION = "scrapesched.db:migrations"
 LOCK_WAIT_S = 120
@@ -67,7 +70,12 @@ def _migration_lock(conn: Connection) -> Iterator[None]:
             conn.commit()
     elif dialect == "postgresql":
         key = int.from_bytes(hashlib.sha256(_lock_key(conn).encode()).digest()[:8], "big", signed=True)
-        conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
+        # the session's short lock_timeout (db/engine.py) would cancel the wait for another replica's migrate
+        conn.execute(text(f"SET LOCAL lock_timeout = '{LOCK_WAIT_S}s'"))
+        try:
+            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
+        except DBAPIError as exc:
+            raise SchemaError(f"another process held the migration lock for {LOCK_WAIT_S} s") from exc
         conn.commit()
         try:
             yield
@@ -78,15 +86,50 @@ def _migration_lock(conn: Connection) -> Iterator[None]:
         yield
 
 
-def upgrade(engine: Engine) -> tuple[str | None, str]:
-    """Upgrade the database to head; returns (revision before, revision after). Idempotent."""
+def upgrade(
+    engine: Engine, *, adopt_repo: str | None = None, on_step: adopt.StepHook | None = None
+) -> tuple[str | None, str]:
+    """Upgrade the database to head; returns (revision before, revision after). Idempotent.
+
+    A database with our tables but no revision (seed 000's legacy tables, or a first migrate that
+    MariaDB's non-transactional DDL left half done) is adopted (``db/adopt.py``), then stamped at head.
+    ``on_step`` is called after each committed adoption step. A failure is one line (SchemaError), and no
+    empty ``alembic_version`` table is left behind."""
     with engine.connect() as conn, _migration_lock(conn):
-        with conn.begin():
-            before = current_revision(conn)
-            if before != head_revision():
-                command.upgrade(_config(conn), "head")
-        after = current_revision(conn)
+        before = current_revision(conn)
+        try:
+            existing = adopt.pending(conn) if before is None else []
+            conn.commit()
+            if existing:
+                adopt.adopt(conn, existing, adopt_repo, on_step)
+                with conn.begin():
+                    command.stamp(_config(conn), "head")
+            elif before != head_revision():
+                with conn.begin():
+                    command.upgrade(_config(conn), "head")
+            after = current_revision(conn)
+            conn.commit()
+        except DBAPIError as exc:
+            _forget_empty_version_table(conn, before)
+            lines = str(exc.orig).strip().splitlines() or [type(exc.orig).__name__]
+            raise SchemaError(f"migrate failed: {lines[0]}") from exc
+        except BaseException:
+            _forget_empty_version_table(conn, before)
+            raise
     return before, after or ""
+
+
+def _forget_empty_version_table(conn: Connection, before: str | None) -> None:
+    """Drop an ``alembic_version`` that a failed first migrate created (MariaDB DDL commits at once)."""
+    if before is not None:
+        return
+    try:
+        conn.rollback()
+        if sa.inspect(conn).has_table("alembic_version") and current_revision(conn) is None:
+            conn.execute(text("DROP TABLE alembic_version"))
+        conn.commit()
+    except DBAPIError:  # the connection is gone: the next migrate finds the table empty and adopts
+        pass
 
 
 def upgrade_sql(url: str) -> str:

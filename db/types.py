@@ -1,9 +1,12 @@
 """Column types that behave the same on SQLite, MariaDB/MySQL and PostgreSQL.
 
-- ``KeyString``: text that takes part in a natural key. On MariaDB/MySQL it is stored as VARBINARY so that
-  keys differing only in letter case or trailing spaces stay different rows (MariaDB's default collations,
-  even ``utf8mb4_bin``, compare with PAD SPACE). Its length is bounded so a whole key fits MariaDB's
-  3072-byte and PostgreSQL's 2704-byte index entry limits, and a longer value is refused, not cut.
+- ``KeyString``: text that takes part in a natural key. On MariaDB/MySQL it is ``VARCHAR`` in ``utf8mb4``
+  with a NO PAD binary collation (MariaDB ``utf8mb4_nopad_bin``, MySQL 8 ``utf8mb4_0900_bin``), so keys
+  differing only in letter case or trailing spaces stay different rows (the default collations, even
+  ``utf8mb4_bin``, compare with PAD SPACE) and drivers return ``str``. MySQL before 8.0 has no NO PAD
+  collation: there it stays ``VARBINARY`` (exact, but read as bytes by other clients). Its length is
+  bounded so a whole key fits MariaDB's 3072-byte and PostgreSQL's 2704-byte index entry limits, and a
+  longer value is refused, not cut.
 - ``UTCDateTime``: every timestamp is stored as naive UTC and read back as an aware UTC datetime.
 - ``BigId``: BIGINT ids (INTEGER on SQLite, where only INTEGER PRIMARY KEY autoincrements).
 """
@@ -24,6 +27,29 @@ BigId = BigInteger().with_variant(Integer(), "sqlite")
 _BYTES_PER_CHAR = 4
 
 
+MARIADB_KEY_COLLATION = "utf8mb4_nopad_bin"
+MYSQL8_KEY_COLLATION = "utf8mb4_0900_bin"
+
+
+def key_collation(dialect: Dialect) -> str | None:
+    """The NO PAD binary collation of key columns on this MariaDB/MySQL server; None on MySQL < 8 (no
+    such collation: VARBINARY). Offline (``migrate --sql``, no server version) MariaDB's is assumed."""
+    if getattr(dialect, "is_mariadb", False):
+        return MARIADB_KEY_COLLATION
+    version = dialect.server_version_info
+    if version is None:
+        return MARIADB_KEY_COLLATION
+    return MYSQL8_KEY_COLLATION if version >= (8,) else None
+
+
+def key_column_type(dialect: Dialect, length: int) -> TypeEngine[Any]:
+    """The MariaDB/MySQL column type of a ``KeyString(length)``."""
+    collation = key_collation(dialect)
+    if collation is None:
+        return mysql.VARBINARY(length * _BYTES_PER_CHAR)
+    return mysql.VARCHAR(length, charset="utf8mb4", collation=collation)
+
+
 class KeyTooLong(ValueError):
     """A natural-key value is longer than its column allows."""
 
@@ -40,7 +66,7 @@ class KeyString(TypeDecorator[str]):
 
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
         if dialect.name in ("mysql", "mariadb"):
-            return dialect.type_descriptor(mysql.VARBINARY(self.length * _BYTES_PER_CHAR))
+            return dialect.type_descriptor(key_column_type(dialect, self.length))
         return dialect.type_descriptor(String(self.length))
 
     def process_bind_param(self, value: str | None, dialect: Dialect) -> Any:
@@ -48,7 +74,7 @@ class KeyString(TypeDecorator[str]):
             return None
         if len(value) > self.length:
             raise KeyTooLong(f"value of {len(value)} characters exceeds the key column's {self.length}")
-        if dialect.name in ("mysql", "mariadb"):
+        if dialect.name in ("mysql", "mariadb") and key_collation(dialect) is None:
             return value.encode("utf-8")
         return value
 

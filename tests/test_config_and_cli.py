@@ -121,7 +121,7 @@ def test_unknown_command_is_a_usage_error() -> None:
     ("url", "marker"),
     [
         ("sqlite:///x.db", "CREATE TABLE pr_states"),
-        ("mysql://u@h/x", "VARBINARY(560)"),
+        ("mysql://u@h/x", "VARCHAR(140) CHARACTER SET utf8mb4 COLLATE utf8mb4_nopad_bin"),
         ("postgresql://u@h/x", "BIGSERIAL"),
     ],
 )

@@ -135,3 +135,39 @@ def test_downgrading_past_the_rename_gives_the_lease_table_back_with_its_rows(
     assert _lease_rows(engine, leases.to_metadata(sa.MetaData(), name="locks")) == LEASE_ROWS
     assert upgrade(engine) == ("0002", head_revision())
     assert _lease_rows(engine, leases) == LEASE_ROWS
+
+
+@pytest.fixture
+def mariadb_url(db_url: str, backend: str) -> str:
+    if backend != "mariadb":
+        pytest.skip("MariaDB's key columns only")
+    return db_url
+
+
+def test_key_columns_converted_from_varbinary_read_as_str_by_a_plain_client_and_stay_exact(mariadb_url: str) -> None:
+    import pymysql
+
+    engine = connect_engine(mariadb_url)
+    _migrate(engine, "0004")
+    _migrate(engine, "0003", down=True)  # the key columns as 0003 left them: VARBINARY
+    columns = {c["name"]: c["type"] for c in sa.inspect(engine).get_columns("pr_health_labels")}
+    assert isinstance(columns["label_name"], sa.VARBINARY)
+    insert = "INSERT INTO pr_health_labels (repo, pr_number, label_name) VALUES ('acme/gadgets', 1, %s)"
+    url = sa.make_url(mariadb_url)
+    plain = pymysql.connect(host=url.host, port=url.port or 3306, user=url.username, database=url.database)
+    try:
+        with plain.cursor() as cur:
+            cur.executemany(insert, [(b"a",), (b"A",), (b"a ",)])
+        plain.commit()
+        _migrate(engine, "0004")
+        with plain.cursor() as cur:
+            cur.execute("SELECT repo, label_name FROM pr_health_labels ORDER BY id")
+            rows = cur.fetchall()
+            assert rows == (("acme/gadgets", "a"), ("acme/gadgets", "A"), ("acme/gadgets", "a ")), rows
+            with pytest.raises(pymysql.err.IntegrityError):  # the UNIQUE key survived the conversion
+                cur.execute(insert, ("a ",))
+            cur.execute("SELECT COUNT(*) FROM pr_health_labels WHERE label_name = 'a'")
+            assert cur.fetchone() == (1,)
+    finally:
+        plain.close()
+        engine.dispose()

@@ -20,6 +20,8 @@ def command(app: App, print_sql: bool) -> None:
     if print_sql:
         click.echo(upgrade_sql(settings.database_url), nl=False)
         return
-    before, after = upgrade(app.engine())
+    before, after = upgrade(
+        app.engine(), adopt_repo=settings.adopt_repo, on_step=lambda step: log.info("adopt_step", step=step)
+    )
     log.info("migrated", before=before, after=after, changed=before != after)
     click.echo(f"database schema at revision {after}" + ("" if before != after else " (already up to date)"))
