@@ -17,7 +17,7 @@ from conftest import REPO_ROOT
 
 pytestmark = pytest.mark.slow
 
-LAYERS = ("cli", "config", "db", "locks", "scheduler", "scrapers")
+LAYERS = ("cli", "config", "console", "db", "locks", "scheduler", "scrapers")
 
 
 def _run(*args: str | Path, cwd: Path | None = None) -> str:
@@ -56,6 +56,8 @@ def test_the_wheel_installs_one_import_package_scrapesched(our_wheel: Path) -> N
         for layer in LAYERS:
             assert f"scrapesched/{layer}/__init__.py" in names, layer
         assert "scrapesched/db/migrations/script.py.mako" in names
+        for asset in ("templates/index.html", "static/htmx.min.js", "static/htmx.LICENSE", "static/console.css"):
+            assert f"scrapesched/console/{asset}" in names, asset  # the console needs no internet at run time
         assert "scrapesched/testing/__init__.py" in names
         assert not any(n.startswith("scrapesched/tests/") or "/fixtures/" in n for n in names)
 
