@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -130,6 +131,15 @@ def test_migrate_sql_prints_ddl_without_connecting(url: str, marker: str) -> Non
     assert result.returncode == 0, result.stderr
     assert marker in result.stdout
     assert "uq_test_results" in result.stdout
+
+
+def test_migrate_sql_for_sqlite_builds_a_database_at_head(tmp_path: Path) -> None:
+    result = run_cli("migrate", "--sql", env=cli_env(database_url=f"sqlite:///{tmp_path}/printed.db"))
+    assert result.returncode == 0, result.stderr
+    with sqlite3.connect(tmp_path / "applied.db") as conn:
+        conn.executescript(result.stdout)
+    checked = run_cli("check", env=cli_env(database_url=f"sqlite:///{tmp_path}/applied.db"))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
 def test_logs_are_json_lines_when_not_a_terminal(tmp_path: Path) -> None:
