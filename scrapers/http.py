@@ -160,27 +160,30 @@ class HttpClient:
         *,
         observer: Hook | None = None,
         retry_statuses: frozenset[int] = DEFAULT_RETRY_STATUSES,
+        attempts: int | None = None,
         **kwargs: Any,
     ) -> httpx.Response:
-        """Send a request; transport errors and ``retry_statuses`` are retried with backoff.
+        """Send a request; transport errors and ``retry_statuses`` are retried with backoff, up to
+        ``attempts`` tries (default: the client's).
 
         After the last attempt a retryable status is returned as the response; a transport error raises
         TransportFailure (one line, no URL query, no headers).
         """
         attempt = 0
+        tries = self.attempts if attempts is None else max(1, attempts)
 
         def call() -> httpx.Response:
             nonlocal attempt
             attempt += 1
             response = self._once(method, url, attempt, observer, **kwargs)
-            if response.status_code in retry_statuses and attempt < self.attempts:
+            if response.status_code in retry_statuses and attempt < tries:
                 response.close()
                 raise _RetryableStatus(response)
             return response
 
         policy = retrying(
             lambda exc: isinstance(exc, httpx.TransportError | _RetryableStatus),
-            attempts=self.attempts,
+            attempts=tries,
             first_wait=self.first_backoff,
             max_wait=self.max_backoff,
             what=f"HTTP {method} {urlsplit(url).hostname}",

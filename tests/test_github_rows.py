@@ -131,8 +131,9 @@ def test_pull_request_and_review_rows() -> None:
         {"user": {"login": "zed"}, "state": "PENDING", "submitted_at": None},
         {"user": None, "state": "APPROVED", "submitted_at": "2024-01-01T06:00:00Z"},
     ]
+    # a PENDING review is not stored; a deleted account ("user": null) is GitHub's placeholder login "ghost"
     assert [(r["approver_login"], r["approval_state"]) for r in review_rows("a/b", 5, "Fix", reviews)] == [
-        ("amy", "DISMISSED")
+        ("amy", "DISMISSED"), ("ghost", "APPROVED")
     ]
 
 

@@ -46,6 +46,13 @@ class Credential:
     def __repr__(self) -> str:  # never show the header, even in a debugger or a traceback
         return f"Credential(token_id={self.token_id!r})"
 
+    @property
+    def token_key(self) -> str:
+        """A fingerprint of this very token (an App's renewed installation token gets a new one, unlike its
+        ``token_id``): GitHub binds an ETag to the token that got it, so a validator is sent as
+        ``If-None-Match`` only with the same ``token_key``."""
+        return "anon" if self.header is None else hashlib.sha256(self.header.encode()).hexdigest()[:16]
+
 
 class TokenSource(Protocol):
     """Credentials in order of preference."""

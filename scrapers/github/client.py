@@ -8,15 +8,23 @@ counters observer and its cancellable ``sleep``. Every attempt goes through ``Ht
 
 One GET (``GitHubSession.get``):
 
-1. the stored validator of the URL (``http_etags``) is sent as ``If-None-Match``; a 304 is answered from
-   the stored body and Link header and costs no rate limit;
-2. the rate-limit budget picks the credential and the pacing wait (``scrapers.github.budget``);
-3. 5xx and transport errors are retried by ``HttpClient`` (bounded, with backoff);
-4. a secondary rate limit (403/429 with ``Retry-After`` or GitHub's message) waits as told, or
-   ``github.secondary_wait`` doubled on each repeat; an exhausted primary limit marks the token exhausted
-   and the budget switches token or waits for the reset. A wait longer than ``github.max_wait`` raises
-   ``GitHubRateLimited`` (the run ends, its cursor intact);
-5. 401, 404 and other 403s raise one-line ``GitHubError``\\ s; malformed JSON raises ``GitHubBadResponse``.
+1. the stored validator of the URL (``http_etags``) is sent: ``If-None-Match`` with the stored ETag when
+   the same token got it, else with the ETag GitHub computes for this token from the stored body (GitHub
+   binds ETags to tokens, see ``scrapers.github.etags``); a 304 is answered from the stored body and Link
+   header and costs no rate limit;
+2. the rate-limit budget picks the credential and the pacing wait, or the wait until a secondary-limit
+   pause of that token ends, wherever it was hit (``scrapers.github.budget``);
+3. 5xx and transport errors are retried by ``HttpClient`` (bounded, with backoff); with ``adaptive=True``
+   (the list streams) they are not: ``GitHubUnavailable`` comes back at once and the caller retries
+   with a smaller ``per_page``;
+4. a secondary rate limit (403/429 with ``Retry-After`` or GitHub's message, or any 429) pauses the token
+   in every thread and replica until ``Retry-After``, or ``github.secondary_wait`` doubled on each repeat;
+   an exhausted primary limit marks the token exhausted and the budget switches token or waits for the
+   reset. A wait longer than ``github.max_wait`` raises ``GitHubRateLimited`` (the run ends ``deferred``,
+   its cursor intact, the next fire continues);
+5. 401 raises ``GitHubAuthError`` at once (its rate-limit headers describe the anonymous budget and are
+   ignored, so nothing waits for "pacing"); 404 and other 403s raise one-line ``GitHubError``\\ s; malformed
+   JSON raises ``GitHubBadResponse``.
 
 The response's new validator comes back as ``Fetched.etag_row``: the caller stores it in the transaction
 that writes the data derived from the body.
@@ -31,7 +39,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
 import structlog
@@ -45,10 +53,12 @@ from scrapesched.scrapers.github.errors import (
     GitHubForbidden,
     GitHubNotFound,
     GitHubRateLimited,
+    GitHubUnavailable,
+    GitHubUnprocessable,
     describe_request,
 )
 from scrapesched.scrapers.github.etags import Cached, EtagStore, etag_row, needs_touch
-from scrapesched.scrapers.http import Hook, HttpClient
+from scrapesched.scrapers.http import DEFAULT_RETRY_STATUSES, Hook, HttpClient, TransportFailure
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -74,14 +84,35 @@ class Fetched:
     next_url: str | None
     not_modified: bool
     etag_row: dict[str, Any] | None  # store with the data derived from ``data`` (None: nothing to store)
+    last_page: int | None = None  # the page number of ``Link: rel="last"`` (an estimate of the list's size)
+
+
+def link_rel(link: str | None, wanted: str) -> str | None:
+    """The URL of one relation (``next``, ``last``) of a Link header."""
+    for url, rel in _LINK.findall(link or ""):
+        if wanted in rel.split():
+            return str(url)
+    return None
 
 
 def link_next(link: str | None) -> str | None:
     """The ``rel="next"`` URL of a Link header."""
-    for url, rel in _LINK.findall(link or ""):
-        if "next" in rel.split():
-            return str(url)
+    return link_rel(link, "next")
+
+
+def query_int(url: str | None, name: str) -> int | None:
+    """An integer query parameter of a URL (``page``, ``per_page``), None when absent."""
+    for key, value in parse_qsl(urlsplit(url or "").query):
+        if key == name and value.isdigit():
+            return int(value)
     return None
+
+
+def with_page(url: str, page: int) -> str:
+    """``url`` with its ``page`` parameter set to ``page`` (other parameters kept in order)."""
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query) if k != "page"] + [("page", str(page))]
+    return urlunsplit(parts._replace(query=urlencode(query)))
 
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:
@@ -192,8 +223,23 @@ class GitHubSession:
         items: list[Any] = []
         first = self.get(path, params, known=known)
         pages = [first]
-        while pages[-1].next_url is not None:
-            pages.append(self.get(pages[-1].next_url or ""))
+        while True:
+            last = pages[-1]
+            if last.next_url is not None:
+                pages.append(self.get(last.next_url))
+                continue
+            # An oldest-first list grows at its end: a full last page answered 304 (its body unchanged) may
+            # have gained a next page since its Link header was stored. Ask for it (an empty page is cheap,
+            # and free once its own validator is stored).
+            per_page = query_int(last.url, "per_page") or 30
+            if last.not_modified and isinstance(last.data, list) and len(last.data) >= per_page:
+                probe = self.get(with_page(last.url, (query_int(last.url, "page") or 1) + 1))
+                if isinstance(probe.data, list) and probe.data:
+                    pages.append(probe)
+                    continue
+                if probe.etag_row is not None:
+                    pages.append(probe)  # empty: kept for its validator
+            break
         for page in pages:
             if not isinstance(page.data, list):
                 raise GitHubBadResponse(f"{describe_request('GET', page.url)}: expected a JSON list")
@@ -211,45 +257,56 @@ class GitHubSession:
         *,
         conditional: bool = True,
         known: Mapping[str, Cached] | None = None,
+        adaptive: bool = False,
     ) -> Fetched:
         """One GET (see the module docstring); raises a ``GitHubError`` when no usable answer comes.
-        ``known``: validators looked up beforehand (a URL missing from it has none)."""
+        ``known``: validators looked up beforehand (a URL missing from it has none). ``adaptive``: a 5xx or
+        timeout raises ``GitHubUnavailable`` at once (the caller retries with a smaller page)."""
         url = self.client.url(path, params)
         cached = None
         if conditional:
             cached = known.get(url) if known is not None else self.client.etags.lookup(url)
         waited = 0.0
         secondary_hits = 0
+        budget = self.client.budget
         while True:
-            plan = self.client.budget.plan(self.client.auth.credentials())
+            plan = budget.plan(self.client.auth.credentials())
             if plan.wait > 0:
-                reason = "primary_exhausted" if plan.exhausted else "pacing"
+                reason = "secondary_limit" if plan.paused else "primary_exhausted" if plan.exhausted else "pacing"
                 waited = self._wait(url, plan.wait, waited, reason, plan.credential)
-            response = self._send(url, plan.credential, cached)
+            response = self._send(url, plan.credential, cached, adaptive)
             status = response.status_code
             if status in (403, 429):
                 secondary = self._rate_limited(url, response, plan.credential, secondary_hits)
                 if secondary is None:
                     continue  # primary limit: the next plan switches token or waits for the reset
                 secondary_hits += 1
-                waited = self._wait(url, secondary, waited, "secondary_limit", plan.credential)
+                budget.pause(plan.credential.token_id, time.time() + secondary)  # every thread and replica
                 continue
-            return self._result(url, response, cached)
+            if status < 400:
+                budget.succeeded(plan.credential.token_id)
+            return self._result(url, response, cached, plan.credential, adaptive)
 
     # ---- steps -----------------------------------------------------------------------------------
 
-    def _send(self, url: str, credential: Credential, cached: Cached | None) -> httpx.Response:
+    def _send(self, url: str, credential: Credential, cached: Cached | None, adaptive: bool) -> httpx.Response:
         headers: dict[str, str] = {}
         if credential.header is not None:
             headers["Authorization"] = credential.header
         if cached is not None:
-            if cached.etag:
-                headers["If-None-Match"] = cached.etag
-            elif cached.last_modified:
-                headers["If-Modified-Since"] = cached.last_modified
-        response = self.client.http.request("GET", url, headers=headers, observer=self._observer)
+            headers.update(cached.validators(credential.token_key, ACCEPT, credential.header))
+        try:
+            response = self.client.http.request(
+                "GET", url, headers=headers, observer=self._observer, attempts=1 if adaptive else None,
+                retry_statuses=frozenset() if adaptive else DEFAULT_RETRY_STATUSES,
+            )
+        except TransportFailure as exc:
+            if adaptive:
+                raise GitHubUnavailable(str(exc)) from None
+            raise
         response.read()
-        self.client.budget.observe(credential.token_id, response.headers)
+        if response.status_code != 401:  # a 401 reports the anonymous budget, not this token's
+            self.client.budget.observe(credential.token_id, response.headers)
         return response
 
     def _rate_limited(self, url: str, response: httpx.Response, credential: Credential, hits: int) -> float | None:
@@ -257,13 +314,16 @@ class GitHubSession:
         Any other 403: GitHubForbidden."""
         message = self._message(response)
         retry_after = _retry_after(response.headers)
-        if retry_after is not None or SECONDARY_MESSAGE.search(message):
-            wait = retry_after if retry_after is not None else self.client.secondary_wait * 2**hits
-            wait = max(wait, 0.1)
+        primary = response.headers.get("x-ratelimit-remaining") == "0" or bool(PRIMARY_MESSAGE.search(message))
+        secondary = retry_after is not None or bool(SECONDARY_MESSAGE.search(message))
+        if secondary or (response.status_code == 429 and not primary):
+            if retry_after is None:
+                retry_after = self.client.budget.secondary_backoff(credential.token_id, self.client.secondary_wait)
+            wait = max(retry_after, 0.1)
             log.warning("github_secondary_limit", request=describe_request("GET", url), wait_s=round(wait, 3),
                         token_id=credential.token_id)
             return wait
-        if response.headers.get("x-ratelimit-remaining") == "0" or PRIMARY_MESSAGE.search(message):
+        if primary:
             try:
                 reset = float(response.headers["x-ratelimit-reset"])
             except (KeyError, ValueError):
@@ -276,28 +336,37 @@ class GitHubSession:
 
     def _wait(self, url: str, seconds: float, waited: float, reason: str, credential: Credential) -> float:
         if waited + seconds > self.client.max_wait:
+            self.client.budget.record_deferred(credential.token_id)
+            until = datetime.fromtimestamp(time.time() + seconds, UTC).replace(microsecond=0)
             raise GitHubRateLimited(
-                f"{describe_request('GET', url)}: rate limit ({reason.replace('_', ' ')}) needs a wait of "
-                f"{seconds:.0f}s, more than github.max_wait ({self.client.max_wait:.0f}s): stopping, the next run "
-                "resumes from the cursor"
+                f"{describe_request('GET', url)}: rate limit ({reason.replace('_', ' ')}) until "
+                f"{until.isoformat()}, a wait of {seconds:.0f}s, more than github.max_wait "
+                f"({self.client.max_wait:.0f}s): deferred, the next run continues from the cursor",
+                until,
             )
         if seconds >= 1.0:
             log.info("github_rate_limit_wait", reason=reason, wait_s=round(seconds, 3), token_id=credential.token_id)
         if self._on_wait is not None and reason != "pacing":
             self._on_wait()
+        self.client.budget.record_wait(credential.token_id, reason, seconds)
         self._sleep(seconds)
         return waited + seconds
 
-    def _result(self, url: str, response: httpx.Response, cached: Cached | None) -> Fetched:
+    def _result(
+        self, url: str, response: httpx.Response, cached: Cached | None, credential: Credential, adaptive: bool
+    ) -> Fetched:
         status = response.status_code
         where = describe_request("GET", url)
         now = datetime.now(UTC)
         if status == 304 and cached is not None:
             touch = None
-            if needs_touch(cached, now):
-                touch = etag_row(url, etag=cached.etag, last_modified=cached.last_modified, link=cached.link,
-                                 body=cached.body, now=now)
-            return Fetched(url, self._json(where, cached.body), self._next(cached.link), True, touch)
+            etag = response.headers.get("etag") or cached.etag
+            renewed = etag != cached.etag or cached.token_key != credential.token_key
+            if renewed or needs_touch(cached, now):  # a new token's ETag is kept for its next request
+                touch = etag_row(url, etag=etag, last_modified=cached.last_modified, link=cached.link,
+                                 body=cached.body, now=now, token_key=credential.token_key)
+            return Fetched(url, self._json(where, cached.body), self._next(cached.link), True, touch,
+                           query_int(link_rel(cached.link, "last"), "page"))
         if status == 401:
             raise GitHubAuthError(f"{where}: 401 {self._message(response)}: the GitHub token was refused")
         if status == 404:
@@ -305,7 +374,10 @@ class GitHubSession:
                 f"{where}: 404 Not Found: the repository or pull request does not exist or the token cannot see it"
             )
         if status >= 500:
-            raise GitHubBadResponse(f"{where}: GitHub answered {status} {HTTP_ATTEMPTS} times in a row, giving up")
+            tries = 1 if adaptive else HTTP_ATTEMPTS
+            raise GitHubUnavailable(f"{where}: GitHub answered {status} {tries} times in a row, giving up", status)
+        if status == 422:
+            raise GitHubUnprocessable(f"{where}: 422 {self._message(response) or 'Unprocessable Entity'}".rstrip())
         if status != 200:
             raise GitHubBadResponse(f"{where}: unexpected status {status} {self._message(response)}".rstrip())
         data = self._json(where, response.content)
@@ -313,8 +385,9 @@ class GitHubSession:
         etag, modified = response.headers.get("etag"), response.headers.get("last-modified")
         row = None
         if etag or modified:
-            row = etag_row(url, etag=etag, last_modified=modified, link=link, body=response.content, now=now)
-        return Fetched(url, data, self._next(link), False, row)
+            row = etag_row(url, etag=etag, last_modified=modified, link=link, body=response.content, now=now,
+                           token_key=credential.token_key)
+        return Fetched(url, data, self._next(link), False, row, query_int(link_rel(link, "last"), "page"))
 
     def _next(self, link: str | None) -> str | None:
         nxt = link_next(link)

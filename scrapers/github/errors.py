@@ -3,9 +3,11 @@ string or a header) and what to do about it. They end the run of one shard; the 
 
 from __future__ import annotations
 
+from datetime import datetime
 from urllib.parse import urlsplit
 
 from scrapesched.config.errors import ScrapeschedError
+from scrapesched.scheduler.context import RunDeferred
 
 
 def describe_request(method: str, url: str) -> str:
@@ -34,7 +36,25 @@ class GitHubBadResponse(GitHubError):
     """An answer that cannot be used: malformed JSON, an unexpected status or shape."""
 
 
-class GitHubRateLimited(GitHubError):
-    """The rate-limit wait is longer than a run may take; the cursor is intact, the next fire resumes."""
+class GitHubUnprocessable(GitHubBadResponse):
+    """422: GitHub refused the request's parameters, e.g. a page deeper than it serves for that list."""
+
+
+class GitHubUnavailable(GitHubBadResponse):
+    """502/503/504 or a timeout after the retries: GitHub could not produce the page (heavy pages are cut at
+    10 s); a list answers it with a smaller ``per_page``. ``status``: 0 for a timeout or lost connection."""
+
+    def __init__(self, message: str, status: int = 0) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class GitHubRateLimited(GitHubError, RunDeferred):
+    """The rate-limit wait is longer than a run may take; the cursor is intact, the next fire resumes. The
+    runner records the run ``deferred`` (not failed); ``until`` is when the budget is back (None: unknown)."""
 
     exit_code = 75
+
+    def __init__(self, message: str, until: datetime | None = None) -> None:
+        super().__init__(message)
+        self.until = until

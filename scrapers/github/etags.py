@@ -4,6 +4,12 @@ kept in ``http_etags``, so a ``304 Not Modified`` (free of rate limit) can be an
 Rows are written by the caller, in the same transaction as the data derived from the body: a URL's ETag
 is never stored ahead of the data, so a crash in between gets a 200 next time, never a 304 for data that
 was not written.
+
+GitHub binds an ETag to the token that got it (a conditional request with another token's ETag is answered
+200), so each row keeps ``token_key``, the fingerprint of that token. With the same token the stored ETag is
+sent; with another one (an App's hourly renewal, a switch to the fallback token) the ETag GitHub computes
+for the new token from the stored body (``expected_etag``), or ``If-Modified-Since`` for a response that
+had only a ``Last-Modified``. That keeps "nothing changed" free across a token renewal or switch.
 """
 
 from __future__ import annotations
@@ -33,6 +39,36 @@ class Cached:
     link: str | None
     body: bytes
     used_at: datetime
+    token_key: str | None = None  # the token the ETag belongs to (None: unknown, stored before 0006)
+
+    def validators(self, token_key: str, accept: str, authorization: str | None) -> dict[str, str]:
+        """The conditional headers to send with a token: the stored ETag if that token got it; for another
+        token the ETag GitHub will compute for it (``expected_etag``), or, for a response without an ETag,
+        its Last-Modified date."""
+        if self.etag and self.token_key in (None, token_key):
+            return {"If-None-Match": self.etag}
+        if self.etag:
+            return {"If-None-Match": expected_etag(self.body, accept, authorization, weak=self.etag.startswith("W/"))}
+        if self.last_modified:
+            return {"If-Modified-Since": self.last_modified}
+        return {}
+
+
+def expected_etag(body: bytes, accept: str | None, authorization: str | None, *, weak: bool) -> str:
+    """The ETag GitHub gives ``body`` for a request with these headers: SHA-256 over the values of the
+    ``Accept``, ``Authorization`` and ``Cookie`` headers present, each followed by ``:``, then the body.
+
+    Not documented by GitHub: reverse-engineered and published by bored-engineer/github-conditional-http-
+    transport (README, "Reverse Engineering the GitHub ETag algorithm", observed on github.com in 2025), and
+    what GitHub support calls the token-specific ETag. If GitHub changes it, the conditional request is
+    simply answered 200 (one request, the old behaviour), never a wrong 304.
+    """
+    digest = hashlib.sha256()
+    for value in (accept, authorization):
+        if value:
+            digest.update(value.encode() + b":")
+    digest.update(body)
+    return f'{"W/" if weak else ""}"{digest.hexdigest()}"'
 
 
 def url_hash(url: str) -> str:
@@ -40,7 +76,14 @@ def url_hash(url: str) -> str:
 
 
 def etag_row(
-    url: str, *, etag: str | None, last_modified: str | None, link: str | None, body: bytes, now: datetime
+    url: str,
+    *,
+    etag: str | None,
+    last_modified: str | None,
+    link: str | None,
+    body: bytes,
+    now: datetime,
+    token_key: str | None = None,
 ) -> dict[str, Any]:
     """The ``http_etags`` row for a response (the body is compressed here)."""
     return {
@@ -48,6 +91,7 @@ def etag_row(
         "url": url,
         "etag": etag,
         "last_modified": last_modified,
+        "token_key": token_key,
         "link": link,
         "body": zlib.compress(body, 6),
         "fetched_at": now,
@@ -76,7 +120,7 @@ class EtagStore:
             return found
         query = sa.select(
             http_etags.c.url_hash, http_etags.c.etag, http_etags.c.last_modified, http_etags.c.link,
-            http_etags.c.body, http_etags.c.used_at,
+            http_etags.c.body, http_etags.c.used_at, http_etags.c.token_key,
         ).where(http_etags.c.url_hash.in_(sorted(by_hash)))
         with self._engine.connect() as conn:
             rows = conn.execute(query).all()
@@ -95,7 +139,7 @@ class EtagStore:
         except zlib.error:
             return None  # a damaged row: fetch again unconditionally
         used = row.used_at if row.used_at is not None else datetime(1970, 1, 1, tzinfo=UTC)
-        return Cached(row.etag, row.last_modified, row.link, body, used)
+        return Cached(row.etag, row.last_modified, row.link, body, used, row.token_key)
 
     @staticmethod
     def save(conn: Connection, rows: list[dict[str, Any]]) -> None:

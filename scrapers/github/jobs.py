@@ -17,6 +17,7 @@ from datetime import timedelta
 import structlog
 
 from scrapesched.config.settings import Settings
+from scrapesched.scheduler import runs
 from scrapesched.scheduler.registry import JobSpec, Param
 from scrapesched.scrapers.github.client import GitHubSession
 from scrapesched.scrapers.github.flaky import summarise_flaky_tests
@@ -54,6 +55,11 @@ def sync_env(ctx: JobContext) -> SyncEnv:
         per_page=max(1, min(100, int(ctx.params.get("per_page", 100)))),
         workers=settings.http_concurrency,
         batch_size=settings.db_batch_size,
+        sleep=ctx.sleep,
+        requests=lambda: ctx.counters.requests,
+        progress=lambda conn, line: runs.set_progress(conn, ctx.run_id, line),
+        on_retry=lambda: ctx.counters.add(retries=1),
+        report=ctx.report_progress,
     )
 
 
@@ -68,8 +74,10 @@ def run_pr_states_refresh(ctx: JobContext) -> None:
 
 
 def run_flaky_tests_summary(ctx: JobContext) -> None:
-    written = ctx.transaction(lambda conn: summarise_flaky_tests(conn, ctx.shard), what="flaky tests summary")
-    ctx.counters.add(rows_written=written)
+    # Its one write is its last: the summary and the run's completion commit together.
+    ctx.transaction(
+        lambda conn: summarise_flaky_tests(conn, ctx.shard), what="flaky tests summary", final=True, rows=lambda n: n
+    )
 
 
 PER_PAGE = Param(int, 100, "items per page of GitHub lists (1-100)")

@@ -38,8 +38,16 @@ def clip(value: str | None, length: int) -> str:
     return (value or "")[:length]
 
 
+GHOST = "ghost"  # GitHub's placeholder account: what a deleted user's pull requests, reviews, comments show
+
+
 def _login(obj: Any) -> str:
     return clip(obj.get("login") if isinstance(obj, dict) else None, LOGIN_LEN)
+
+
+def _author(item: dict[str, Any]) -> str:
+    """The login of an item's ``user``; ``"user": null`` (a deleted account) is GitHub's ``ghost``."""
+    return GHOST if "user" in item and item["user"] is None else _login(item.get("user"))
 
 
 def pr_state(pull: dict[str, Any]) -> str:
@@ -56,7 +64,7 @@ def pr_state_row(repo: str, pull: dict[str, Any], checked: datetime) -> dict[str
         "pr_number": int(pull["number"]),
         "pr_title": pull.get("title"),
         "pr_state": pr_state(pull),
-        "author": _login(pull.get("user")) or None,
+        "author": _author(pull) or None,
         "assignees": ",".join(assignees),
         "draft": bool(pull.get("draft")),
         "created_at": parse_time(pull.get("created_at")),
@@ -93,9 +101,9 @@ def review_rows(repo: str, number: int, title: str | None, reviews: list[dict[st
     rows = []
     for review in reviews:
         state, submitted = review.get("state"), parse_time(review.get("submitted_at"))
-        login = _login(review.get("user"))
+        login = _author(review)
         if state not in REVIEW_STATES or submitted is None or not login:
-            continue  # PENDING reviews have no submitted_at; deleted users have no login
+            continue  # PENDING reviews have no submitted_at
         rows.append({
             "repo": repo,
             "pr_number": number,
@@ -150,7 +158,7 @@ def classify_comment(
     """The meaning of one issue comment (None: irrelevant, e.g. the bot's "kicked" notices)."""
     number = comment_pr_number(comment)
     created, updated = parse_time(comment.get("created_at")), parse_time(comment.get("updated_at"))
-    login = _login(comment.get("user"))
+    login = _author(comment)
     if number is None or created is None or not login:
         return None
     body = str(comment.get("body") or "")
@@ -278,3 +286,38 @@ def trillian_rows(
             "logs_url": report.logs_url if report else None,
         })
     return row, tests
+
+
+def failure_rows(repo: str, fact: CommentFact) -> list[dict[str, Any]]:
+    """The ``test_failures`` rows of a Trillian result: one per test the comment reports as failed.
+
+    ``failure_type`` is the bot's result word (``Failure``: an assertion failed, ``Error``: the test
+    errored), ``created_at`` the comment's, ``message`` what the comment says about it: the environment
+    (hypervisor-version, zone), the run (``tid``), the test's time and the logs URL. Skipped tests are not
+    failures; a comment that lists no table gives none (its counts stay in ``pr_trillian_comments``).
+    """
+    report = fact.trillian
+    if report is None:
+        return []
+    rows = []
+    for test in report.tests:
+        if test.result not in FAILED_RESULTS:
+            continue
+        where = ", ".join(p for p in (report.environment, report.zone) if p)
+        parts = [f"{test.result} in Trillian run tid-{report.test_id}" if report.test_id else test.result]
+        if where:
+            parts.append(f"on {where}")
+        if test.time_seconds is not None:
+            parts.append(f"after {test.time_seconds:g} s")
+        if report.logs_url:
+            parts.append(f"logs: {report.logs_url}")
+        rows.append({
+            "repo": repo,
+            "pr_number": fact.number,
+            "test_name": clip(test.test_name, TEST_NAME_LEN),
+            "test_file": clip(test.test_file, TEST_FILE_LEN),
+            "failure_type": test.result,
+            "created_at": fact.created_at,
+            "message": " ".join(parts),
+        })
+    return rows

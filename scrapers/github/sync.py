@@ -1,37 +1,43 @@
-"""Incremental sync of one repository's pull requests (``github_prs``) and the re-check of open ones
-(``pr_states_refresh``).
+"""Incremental, resumable sync of one repository's pull requests (``github_prs``) and the re-check of open
+ones (``pr_states_refresh``).
 
-``RepoSync.run`` (``github_prs``), per repository:
+``RepoSync.run`` (``github_prs``) walks two streams of the repository at once, each with its cursor in
+``scrape_cursors`` (``scrapers.github.cursors``), each page written in one transaction with its cursor:
 
-1. The comment feed, ``GET /repos/{r}/issues/comments?sort=updated&direction=desc&since=SINCE``, is read
-   in the background and classified (LGTM, Codecov, Trillian); the first run reads it without ``since``
-   (never a ``since`` of 1970: GitHub answers that with an empty list). It catches comments edited in
-   place, like Codecov's one comment per pull request. SINCE lags behind FLOOR and moves only when the
-   feed lists more than ``FEED_SLACK`` comments, so the URL and its validator stay the same from run to
-   run (an unchanged feed is a 304); comments before FLOOR are skipped.
-2. Pull requests, ``GET /repos/{r}/pulls?state=all&sort=updated&direction=desc``, page by page (``Link``),
-   stopping at the first page that reaches below FLOOR (``GET /pulls`` has no ``since``). A pull request
-   whose ``updated_at`` moved (or that is new) gets its reviews fetched; one whose labels differ from the
-   stored ones is rewritten too. Each page is written in one transaction with its pull requests' comment
-   facts, the validators of the responses it used, and the pass's cursor.
-3. Comment facts of pull requests not on those pages are written last, with the feed's cursor.
+1. Pull requests, ``GET /repos/{r}/pulls?state=all&sort=updated&direction=desc``, page by page, stopping
+   at the first page that reaches below FLOOR (the list has no ``since``). A pull request whose
+   ``updated_at`` moved (or that is new) gets its reviews fetched (a few pages ahead, in worker threads);
+   one whose labels differ from the stored ones is rewritten too. A page is written as soon as its reviews
+   are in, so a cold sync stores pull requests from its first seconds on. If GitHub refuses a deep page
+   (422), the rest of the pass walks the list oldest first (``direction=asc``) up to where it stopped.
+2. The comment feed, ``GET /repos/{r}/issues/comments?sort=updated&direction=asc&since=S``, oldest first
+   and never deep: each page restarts at ``since`` = the last ``updated_at`` it listed. Each page's
+   comments are classified (LGTM, Codecov, Trillian) and written with the feed's cursor; a comment edited
+   in place (Codecov's one comment per pull request) is listed again at its new ``updated_at``.
 
-FLOOR is the stream's ``high_water`` minus ``github.sync_overlap``. Both lists are read newest first, so a
-change during a pass moves an item to the front: later pages see duplicates (harmless), never gaps, and the
-moved item is newer than the pass's ``top``, which becomes the next ``high_water``. A crash leaves the
-cursor at the last written page (state ``next``): the next run resumes there. A 304 page was fully written
-by an earlier run (validators are stored with their data), so it is skipped; nothing changed means two
-requests, both 304, and no write.
+FLOOR is the pulls stream's ``high_water`` minus ``github.sync_overlap``; the feed starts each pass at its
+stored ``since``, which moves only when a pass lists more than ``FEED_SLACK`` comments, so the first URL of
+both streams stays the same from run to run: nothing changed is two requests, both 304, and no write. A
+crash (SIGKILL) loses at most the pages in flight: the next run, on any replica, continues from the
+cursors. When the rate-limit budget is spent the session raises ``GitHubRateLimited`` and the run ends
+``deferred`` with its cursors saved. A 502/504/timeout on a list page halves its ``per_page`` for the next
+attempts (``PageSize``); it grows back after successes.
+
+Each written page logs ``github_sync_progress`` (stream, items done, GitHub's estimate of the total from
+``Link: rel="last"``, requests so far, budget left, rate) and stores a one-line summary on the run's
+``job_runs.progress``, which ``status`` shows for running runs.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -43,19 +49,29 @@ from scrapesched.db.clock import db_now, server_time
 from scrapesched.db.schema import pr_health_labels, pr_states
 from scrapesched.scheduler.context import RunCancelled
 from scrapesched.scheduler.threads import RunThreadPool
-from scrapesched.scrapers.github.client import Fetched, GitHubSession
-from scrapesched.scrapers.github.errors import GitHubBadResponse, GitHubNotFound, describe_request
+from scrapesched.scrapers.github.client import Fetched, GitHubSession, query_int
+from scrapesched.scrapers.github.cursors import COMMENTS, PULLS, Cursor, read_cursor, write_cursor
+from scrapesched.scrapers.github.errors import (
+    GitHubBadResponse,
+    GitHubNotFound,
+    GitHubUnavailable,
+    GitHubUnprocessable,
+    describe_request,
+)
 from scrapesched.scrapers.github.etags import Cached
 from scrapesched.scrapers.github.rows import CommentFact, classify_comment, label_names, parse_time
-from scrapesched.scrapers.github.write import COMMENTS, PULLS, BundleWriter, Cursor, PrBundle, read_cursor, write_cursor
+from scrapesched.scrapers.github.write import BundleWriter, PrBundle
 
 log = structlog.get_logger("scrapers.github.sync")
 
-LOOKAHEAD_PAGES = 3  # pull request pages fetched (with their reviews) ahead of the one being written
-MAX_PENDING_PAGES = 30  # while the comment feed is still being read, pages wait for it up to this many
-LEFTOVER_CHUNK = 200  # pull requests per transaction for comment-only changes
+WRITE_EVERY = 10  # pull requests per transaction while a page's reviews come in
+LOOKAHEAD_PAGES = 1  # pull request pages fetched (with their reviews) ahead of the one being written: a
+# SIGKILL loses at most the page being written and this one
 REFRESH_CHUNK = 50  # pull requests per transaction in pr_states_refresh
-FEED_SLACK = 50  # comments the feed may list again before its since= moves (and its URL with it)
+FEED_SLACK = 50  # comments a pass may list before the feed's next pass starts later (a new URL)
+PAGE_SIZES = (100, 50, 25, 10, 5, 1)  # per_page after each 502/504/timeout (each divides the one before)
+GROW_AFTER = 5  # successful pages at one size before trying the next larger one
+UNAVAILABLE_TRIES = 8  # 502/504/timeouts in a row on one page before the run fails
 
 Transact = Callable[[Callable[[Connection], Any]], Any]
 
@@ -63,7 +79,7 @@ Transact = Callable[[Callable[[Connection], Any]], Any]
 @dataclass
 class SyncEnv:
     """What a sync needs from its run: the repository, a GitHub session, the database and the run's
-    fenced ``transaction``, cancellation ``check`` and row counter."""
+    fenced ``transaction``, cancellation ``check``/``sleep``, row counter and progress reporting."""
 
     repo: str
     session: GitHubSession
@@ -77,18 +93,11 @@ class SyncEnv:
     per_page: int = 100
     workers: int = 8
     batch_size: int = 500
-
-
-@dataclass
-class Feed:
-    """The classified comment feed of one run."""
-
-    facts: dict[int, list[CommentFact]] = field(default_factory=dict)
-    top: datetime | None = None
-    etag_rows: list[dict[str, Any]] = field(default_factory=list)
-    floor: datetime | None = None
-    since: datetime | None = None
-    listed: int = 0
+    sleep: Callable[[float], None] = time.sleep
+    requests: Callable[[], int] = lambda: 0
+    progress: Callable[[Connection, str], None] | None = None  # store the run's progress line
+    on_retry: Callable[[], None] = lambda: None  # a page asked again (smaller) after a 502/504/timeout
+    report: Callable[[str, int, int | None], None] = lambda stream, done, total: None  # in-memory progress
 
 
 @dataclass
@@ -97,9 +106,85 @@ class SyncStats:
     pulls_written: int = 0
     reviews_fetched: int = 0
     comments: int = 0
+    feed_pages: int = 0
 
     def as_log(self) -> dict[str, int]:
         return dict(self.__dict__)
+
+
+class PageSize:
+    """The ``per_page`` of one list: halved (down the ``PAGE_SIZES`` ladder) after a 502/504/timeout, grown
+    back one step after ``GROW_AFTER`` good pages."""
+
+    def __init__(self, wanted: int) -> None:
+        self.ladder = [wanted, *(n for n in PAGE_SIZES if n < wanted)]
+        self.index = 0
+        self.good = 0
+
+    @property
+    def current(self) -> int:
+        return self.ladder[self.index]
+
+    def shrink(self) -> None:
+        self.index = min(self.index + 1, len(self.ladder) - 1)
+        self.good = 0
+
+    def success(self, offset: int | None = None) -> None:
+        """A good page; ``offset``: items before the next page (a page-numbered list grows only where the
+        larger page starts exactly there)."""
+        self.good += 1
+        if self.index == 0 or self.good < GROW_AFTER:
+            return
+        larger = self.ladder[self.index - 1]
+        if offset is None or offset % larger == 0:
+            self.index -= 1
+            self.good = 0
+
+
+@dataclass
+class Progress:
+    """What the two streams of a run have done, as a log line per page and one line on ``job_runs``."""
+
+    env: SyncEnv
+    started: float = field(default_factory=time.monotonic)
+    streams: dict[str, tuple[int, int | None, str]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def update(self, conn: Connection, stream: str, done: int, total: int | None, where: str) -> None:
+        env = self.env
+        with self._lock:
+            self.streams[stream] = (done, total, where)
+            line = "; ".join(
+                f"{name} {d}" + (f"/~{t}" if t else "") + (f" ({w})" if w else "")
+                for name, (d, t, w) in sorted(self.streams.items())
+            )
+        env.report(stream, done, total)
+        requests = env.requests()
+        elapsed = max(time.monotonic() - self.started, 1e-3)
+        budget = self.budget_left()
+        log.info("github_sync_progress", repo=env.repo, stream=stream, done=done, total=total, cursor=where,
+                 requests=requests, budget_left=budget, rate=round(requests / elapsed, 1))
+        if env.progress is not None:
+            env.progress(conn, f"{line}; {requests} requests" + (f", budget {budget}" if budget is not None else ""))
+
+    def budget_left(self) -> int | None:
+        client = self.env.session.client
+        try:
+            credential = client.auth.credentials()[0]
+        except Exception:  # progress must never fail a run
+            return None
+        seen = client.budget.current(credential.token_id)
+        return None if seen is None else seen.remaining
+
+
+def _items(page: Fetched) -> list[dict[str, Any]]:
+    if not isinstance(page.data, list) or not all(isinstance(i, dict) for i in page.data):
+        raise GitHubBadResponse(f"{describe_request('GET', page.url)}: expected a JSON list of objects")
+    return page.data
+
+
+def _wire(value: datetime) -> str:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass
@@ -108,12 +193,8 @@ class _Page:
     bundles: list[PrBundle]
     reviews: dict[int, Future[tuple[list[Any], list[Fetched]]]]
     cursor: Cursor
-
-
-def _items(page: Fetched) -> list[dict[str, Any]]:
-    if not isinstance(page.data, list) or not all(isinstance(i, dict) for i in page.data):
-        raise GitHubBadResponse(f"{describe_request('GET', page.url)}: expected a JSON list of objects")
-    return page.data
+    done: int = 0  # pull requests listed so far in the pass (progress)
+    total: int | None = None
 
 
 class RepoSync:
@@ -124,6 +205,7 @@ class RepoSync:
         self.repo = env.repo
         self.writer = BundleWriter(env.repo, env.batch_size)
         self.stats = SyncStats()
+        self.progress = Progress(env)
         self._written = Cursor()  # the pulls cursor as last stored
         self._abort = threading.Event()
 
@@ -131,117 +213,209 @@ class RepoSync:
 
     def run(self) -> SyncStats:
         env = self.env
-        pulls_cursor = read_cursor(env.engine, self.repo, PULLS)
-        comments_cursor = read_cursor(env.engine, self.repo, COMMENTS)
         pool = RunThreadPool(max_workers=max(2, env.workers), thread_name_prefix=f"gh-{self.repo}")
         try:
-            feed = pool.submit(self._read_feed, comments_cursor)
-            self._pulls_pass(pulls_cursor, feed, pool)
-            self._leftovers(feed.result(), comments_cursor)
-        except BaseException:
-            self._abort.set()  # the feed stops at its next page instead of reading on for nothing
-            raise
+            feed = pool.submit(self._feed_pass)
+            try:
+                self._pulls_pass(pool)
+            except BaseException:
+                self._abort.set()  # the feed stops at its next page
+                feed.exception()  # wait for it: its page in flight is written or rolled back
+                raise
+            feed.result()
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
         return self.stats
 
+    def _fetch(
+        self, size: PageSize, url_for: Callable[[int], str], offset: Callable[[int], int] | None = None
+    ) -> Fetched:
+        """One list page at the current page size; a 502/504/timeout shrinks the size and tries again."""
+        env = self.env
+        failures = 0
+        while True:
+            if self._abort.is_set():
+                raise RunCancelled("the other stream of the sync failed")
+            env.check()
+            url = url_for(size.current)
+            try:
+                page = env.session.get(url, adaptive=True)
+            except GitHubUnavailable as exc:
+                failures += 1
+                if failures >= UNAVAILABLE_TRIES:
+                    what = f"answered {exc.status}" if exc.status else "timed out or dropped the connection"
+                    raise GitHubUnavailable(
+                        f"{describe_request('GET', url)}: GitHub {what} {failures} times in a row (per_page down "
+                        f"to {size.current}), giving up", exc.status,
+                    ) from None
+                env.on_retry()
+                before = size.current
+                size.shrink()
+                log.warning("github_page_shrunk", repo=self.repo, per_page_was=before, per_page=size.current,
+                            error=str(exc))
+                env.sleep(min(10.0, env.session.client.http.first_backoff * 2 ** (failures - 1)))
+                continue
+            size.success(None if offset is None else offset(len(page.data) if isinstance(page.data, list) else 0))
+            return page
+
     # ---- comment feed ------------------------------------------------------------------------------
 
-    def _read_feed(self, cursor: Cursor) -> Feed:
+    def _feed_pass(self) -> None:
         env = self.env
-        floor = cursor.high_water - env.overlap if cursor.high_water else None
-        since = cursor.since or floor
-        params: dict[str, Any] = {"sort": "updated", "direction": "desc", "per_page": env.per_page}
-        if since is not None and since.year > 1970:
-            params["since"] = since.strftime("%Y-%m-%dT%H:%M:%SZ")
-        feed = Feed(floor=floor)
-        first = True
-        for page in env.session.pages(f"repos/{self.repo}/issues/comments", params):
-            if self._abort.is_set():
-                raise RunCancelled("pull request pass failed")
-            env.check()
-            items = _items(page)
-            if first and items:
-                feed.top = parse_time(items[0].get("updated_at"))
-            first = False
-            feed.listed += len(items)
-            if page.etag_row is not None:
-                feed.etag_rows.append(page.etag_row)
-            if page.not_modified:
-                continue  # written with this validator by an earlier run
-            for comment in items:
-                updated = parse_time(comment.get("updated_at"))
-                if floor is not None and updated is not None and updated < floor:
-                    continue  # listed because ``since`` lags behind: written by an earlier run
-                fact = classify_comment(comment, trillian_bot=env.trillian_bot, codecov_bots=env.codecov_bots)
-                if fact is None or (fact.kind == "not_lgtm" and not fact.edited):
-                    continue
-                feed.facts.setdefault(fact.number, []).append(fact)
-                self.stats.comments += 1
-        feed.since = since
-        return feed
+        cursor = read_cursor(env.engine, self.repo, COMMENTS)
+        size = PageSize(env.per_page)
+        if cursor.in_pass:
+            start, at, page, done, total = cursor.since, cursor.at, cursor.page, cursor.done, cursor.total
+            log.info("github_feed_resume", repo=self.repo, since=str(at), done=done)
+        else:
+            start = cursor.since
+            if start is None and cursor.high_water is not None:
+                start = cursor.high_water - env.overlap
+            at, page, done, total = start, 1, 0, None
+        high = cursor.high_water
+        while True:
+            def url_for(per_page: int, at: datetime | None = at, page: int = page) -> str:
+                params: dict[str, Any] = {"sort": "updated", "direction": "asc", "per_page": per_page}
+                if at is not None and at.year > 1970:  # GitHub answers since=1970 with an empty list
+                    params["since"] = _wire(at)
+                if page > 1:
+                    params["page"] = page
+                return env.session.client.url(f"repos/{self.repo}/issues/comments", params)
 
-    def _leftovers(self, feed: Feed, cursor: Cursor) -> None:
-        """Comment facts of pull requests not written with a page, then the feed's cursor."""
-        top = max((t for t in (cursor.high_water, feed.top) if t is not None), default=None)
-        numbers = sorted(feed.facts)
-        since = feed.since
-        if since is None or feed.listed > FEED_SLACK:  # move the feed's URL on once it lists too much again
-            since = top - self.env.overlap if top is not None else None
-        done = Cursor(high_water=top, since=since)
-        if not numbers and done == cursor and not feed.etag_rows:
-            return  # nothing changed: no write at all
-        chunks = [numbers[i : i + LEFTOVER_CHUNK] for i in range(0, len(numbers), LEFTOVER_CHUNK)] or [[]]
-        for index, chunk in enumerate(chunks):
-            bundles = [PrBundle(n, facts=feed.facts[n]) for n in chunk]
-            last = index == len(chunks) - 1
+            fetched = self._fetch(size, url_for)
+            items = _items(fetched)
+            per_page = query_int(fetched.url, "per_page") or size.current
+            if fetched.last_page and page == 1:  # what is left from ``at`` on (a lower bound at the depth limit)
+                total = max(total or 0, done + fetched.last_page * per_page)
+            facts: dict[int, list[CommentFact]] = {}
+            if not fetched.not_modified:  # a 304 page was written with this validator by an earlier run
+                for comment in items:
+                    fact = classify_comment(comment, trillian_bot=env.trillian_bot, codecov_bots=env.codecov_bots)
+                    if fact is None or (fact.kind == "not_lgtm" and not fact.edited):
+                        continue
+                    facts.setdefault(fact.number, []).append(fact)
+                    self.stats.comments += 1
+            done += len(items)
+            last = parse_time(items[-1].get("updated_at")) if items else None
+            finished = fetched.next_url is None or len(items) < per_page
+            if finished:
+                high = max((t for t in (high, last) if t is not None), default=None)
+                since = start
+                if since is None or done > FEED_SLACK:  # the next pass starts later: a new first URL
+                    since = high - env.overlap if high is not None else None
+                after = Cursor(high_water=high, since=since)
+            elif last is not None and (at is None or last > at):
+                after = Cursor(high_water=high, since=start, at=last, page=1, done=done, total=total, in_pass=True)
+            else:  # a whole page at one timestamp: the next page of the same since
+                after = Cursor(high_water=high, since=start, at=at, page=page + 1, done=done, total=total, in_pass=True)
+            # Only the pass's first URL is asked again by later runs: only its validator is worth storing.
+            rows = [fetched.etag_row] if fetched.etag_row is not None and at == start and page == 1 else []
+            if facts or rows or after != cursor:
+                self._write_feed(facts, rows, after, done, total)
+            cursor = after
+            self.stats.feed_pages += 1
+            if finished:
+                return
+            at, page = after.at, after.page
 
-            def work(conn: Connection, bundles: list[PrBundle] = bundles, last: bool = last) -> int:
-                written = self.writer.write(conn, bundles, feed.etag_rows if last else None)
-                if last:
-                    write_cursor(conn, self.repo, COMMENTS, done, server_time(conn))
-                return written
+    def _write_feed(
+        self, facts: dict[int, list[CommentFact]], rows: list[dict[str, Any]], after: Cursor, done: int,
+        total: int | None,
+    ) -> None:
+        bundles = [PrBundle(n, facts=f) for n, f in sorted(facts.items())]
+        where = f"since {after.at.isoformat()}" if after.at else "caught up"
 
-            self.env.add_rows(self.env.transaction(work))
+        def work(conn: Connection) -> int:
+            written = self.writer.write(conn, bundles, rows)
+            write_cursor(conn, self.repo, COMMENTS, after, server_time(conn))
+            self.progress.update(conn, "comments", done, total, where)
+            return written
+
+        self.env.add_rows(self.env.transaction(work))
 
     # ---- pull requests -----------------------------------------------------------------------------
 
-    def _pulls_pass(self, cursor: Cursor, feed: Future[Feed], pool: ThreadPoolExecutor) -> None:
+    def _pulls_url(self, direction: str, per_page: int, page: int) -> str:
+        params: dict[str, Any] = {"state": "all", "sort": "updated", "direction": direction, "per_page": per_page}
+        if page > 1:
+            params["page"] = page
+        return self.env.session.client.url(f"repos/{self.repo}/pulls", params)
+
+    def _pulls_pass(self, pool: ThreadPoolExecutor) -> None:
         env = self.env
+        cursor = read_cursor(env.engine, self.repo, PULLS)
         self._written = cursor
         if cursor.resuming and urlsplit(cursor.next_url or "")[:2] != urlsplit(env.session.client.api_url)[:2]:
             log.warning("github_pulls_restart", repo=self.repo, reason="API URL changed since the pass began")
             cursor = Cursor(high_water=cursor.high_water)
-        if cursor.resuming:
-            start: str = cursor.next_url or ""
-            top, floor = cursor.top, cursor.floor
-            log.info("github_pulls_resume", repo=self.repo)
+        size = PageSize(env.per_page)
+        mode, boundary, done, total = "desc", None, 0, None
+        if cursor.resuming and cursor.next_url:
+            top, floor, mode, boundary = cursor.top, cursor.floor, cursor.mode, cursor.boundary
+            offset = ((query_int(cursor.next_url, "page") or 1) - 1) * (query_int(cursor.next_url, "per_page") or 30)
+            done, total = cursor.done, cursor.total
+            log.info("github_pulls_resume", repo=self.repo, offset=offset, mode=mode)
         else:
-            params = {"state": "all", "sort": "updated", "direction": "desc", "per_page": env.per_page}
-            start = env.session.client.url(f"repos/{self.repo}/pulls", params)
             top, floor = None, (cursor.high_water - env.overlap if cursor.high_water else None)
+            offset = 0
+        last_seen: datetime | None = None
         pending: deque[_Page] = deque()
         failure: BaseException | None = None
         try:
-            for page in self._pages(start):
-                env.check()
-                items = _items(page)
-                if top is None and items:
+            while True:
+                def url_for(per_page: int, mode: str = mode, offset: int = offset) -> str:
+                    return self._pulls_url(mode, per_page, offset // per_page + 1)
+
+                def after_page(listed: int, offset: int = offset) -> int:
+                    return offset + listed
+
+                try:
+                    fetched = self._fetch(size, url_for, after_page)
+                except GitHubUnprocessable:
+                    if mode != "desc" or offset == 0:
+                        raise
+                    # GitHub serves this list only so deep: walk the rest oldest first, up to where we are.
+                    log.warning("github_pulls_depth_limit", repo=self.repo, offset=offset)
+                    mode, boundary, offset = "asc", last_seen or top, 0
+                    continue
+                per_page = query_int(fetched.url, "per_page") or size.current
+                page_start = ((query_int(fetched.url, "page") or 1) - 1) * per_page
+                raw = _items(fetched)
+                items = raw[offset - page_start :]
+                if fetched.last_page and offset == 0 and mode == "desc":
+                    total = fetched.last_page * per_page
+                if top is None and items and mode == "desc":
                     top = parse_time(items[0].get("updated_at"))
-                last_updated = parse_time(items[-1].get("updated_at")) if items else None
-                below = floor is not None and last_updated is not None and last_updated < floor
-                stop = page.next_url is None or below
+                offset = page_start + len(raw)
+                done += len(items)
+                # A full page without a next link may be where GitHub stops paging (its page-depth limit
+                # drops the link): the next page tells, either empty (the end) or 422 (the limit).
+                stop = fetched.next_url is None and len(raw) < per_page
+                if mode == "desc":
+                    last_seen = parse_time(items[-1].get("updated_at")) if items else last_seen
+                    stop = stop or (floor is not None and last_seen is not None and last_seen < floor)
+                else:
+                    older = [
+                        p for p in items
+                        if boundary is None or (parse_time(p.get("updated_at")) or boundary) <= boundary
+                    ]
+                    stop = stop or len(older) < len(items)
+                    items = older
                 if stop:
                     high = max((t for t in (cursor.high_water, top) if t is not None), default=None)
-                    done = Cursor(high_water=high)
+                    after = Cursor(high_water=high)
                 else:
-                    done = Cursor(high_water=cursor.high_water, top=top, floor=floor, next_url=page.next_url)
-                pending.append(self._plan_page(page, items, floor, done, pool))
+                    after = Cursor(
+                        high_water=cursor.high_water, top=top, floor=floor,
+                        next_url=self._pulls_url(mode, size.current, offset // size.current + 1),
+                        mode=mode, boundary=boundary, done=done, total=total, in_pass=True,
+                    )
+                planned = self._plan_page(fetched, items, floor, after, pool)
+                planned.done, planned.total = done, total
+                pending.append(planned)
                 self.stats.pages += 1
-                # Pages are written once the feed is in (each carries its pull requests' comments); until
-                # then reading pages and reviews goes on, so the connections never wait for the feed.
-                while len(pending) > (LOOKAHEAD_PAGES if feed.done() else MAX_PENDING_PAGES):
-                    self._commit(pending.popleft(), feed)
+                while len(pending) > LOOKAHEAD_PAGES:
+                    self._commit(pending.popleft())
                 if stop:
                     break
         except BaseException as exc:
@@ -249,19 +423,12 @@ class RepoSync:
         # Write the pages fetched so far, in order, up to the first that cannot be completed.
         try:
             while pending:
-                self._commit(pending.popleft(), feed)
+                self._commit(pending.popleft())
         except BaseException as exc:
             if failure is None:
                 failure = exc
         if failure is not None:
             raise failure
-
-    def _pages(self, start: str) -> Iterator[Fetched]:
-        url: str | None = start
-        while url is not None:
-            page = self.env.session.get(url)
-            yield page
-            url = page.next_url
 
     def _plan_page(
         self, page: Fetched, items: list[dict[str, Any]], floor: datetime | None, done: Cursor, pool: ThreadPoolExecutor
@@ -312,31 +479,47 @@ class RepoSync:
         return stored, labels
 
     def _reviews(self, number: int, known: dict[str, Cached]) -> tuple[list[Any], list[Fetched]]:
+        if self._abort.is_set():
+            raise RunCancelled("the other stream of the sync failed")
         self.env.check()
         self.stats.reviews_fetched += 1
         path, params = self._reviews_path(number)
         return self.env.session.get_all(path, params, known=known)
 
-    def _commit(self, page: _Page, feed_future: Future[Feed]) -> None:
-        feed = feed_future.result()
+    def _commit(self, page: _Page) -> None:
         bundles = page.bundles
-        for bundle in bundles:
-            if bundle.number in page.reviews:
-                reviews, fetched = page.reviews[bundle.number].result()
-                bundle.reviews = reviews
-                bundle.etag_rows += [f.etag_row for f in fetched if f.etag_row is not None]
-            bundle.facts = feed.facts.pop(bundle.number, [])
+        by_number = {b.number: b for b in bundles}
+        waiting = {future: number for number, future in page.reviews.items()}
+        ready: list[PrBundle] = []
+        written: set[int] = set()
+        # Pull requests are written as their reviews come in (a few per transaction), so a crash loses only
+        # the reviews in flight: the next run lists the page again but finds these pull requests up to date.
+        for future in as_completed(waiting):
+            bundle = by_number[waiting[future]]
+            reviews, fetched = future.result()
+            bundle.reviews = reviews
+            bundle.etag_rows += [f.etag_row for f in fetched if f.etag_row is not None]
+            ready.append(bundle)
+            if len(ready) >= WRITE_EVERY and len(written) + len(ready) < len(page.reviews):
+                chunk, ready = ready, []
+                self.env.add_rows(self.env.transaction(partial(self.writer.write, bundles=chunk)))
+                written.update(b.number for b in chunk)
+                self.stats.pulls_written += len(chunk)
+        bundles = [b for b in bundles if b.number not in written]
         page_rows = [page.fetched.etag_row] if page.fetched.etag_row is not None else []
         if not bundles and not page_rows and (page.cursor.resuming or page.cursor == self._written):
             return  # nothing new on this page: a crash here would just read it again, free (304)
+        cursor = page.cursor
+        where = f"{cursor.mode} page {query_int(cursor.next_url, 'page') or 1}" if cursor.next_url else "caught up"
 
         def work(conn: Connection) -> int:
             written = self.writer.write(conn, bundles, page_rows)
-            write_cursor(conn, self.repo, PULLS, page.cursor, server_time(conn))
+            write_cursor(conn, self.repo, PULLS, cursor, server_time(conn))
+            self.progress.update(conn, "pulls", page.done, page.total, where)
             return written
 
         self.env.add_rows(self.env.transaction(work))
-        self._written = page.cursor
+        self._written = cursor
         self.stats.pulls_written += len(bundles)
 
 
@@ -413,4 +596,4 @@ class RefreshSync:
         self.stats.pulls_written += sum(1 for b in bundles if b.pull is not None)
 
 
-__all__ = ["Feed", "RefreshSync", "RepoSync", "SyncEnv", "SyncStats"]
+__all__ = ["PageSize", "RefreshSync", "RepoSync", "SyncEnv", "SyncStats"]

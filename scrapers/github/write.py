@@ -1,5 +1,5 @@
 """Writing what the GitHub jobs fetched: one ``PrBundle`` per pull request, all its rows in one transaction
-through the upsert path, and the per-repository cursors in ``scrape_cursors``.
+through the upsert path (the streams' cursors are in ``scrapers.github.cursors``).
 
 Newest snapshot wins. ``pr_states`` is upserted with a version guard on GitHub's ``updated_at``; the rows
 that follow from the same snapshot (labels, reviews) are written only where the stored ``updated_at`` is
@@ -13,23 +13,23 @@ never overwrites a review with the same key, and an LGTM edited away is deleted.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection
 
 from scrapesched.db.clock import server_time
 from scrapesched.db.schema import (
+    natural_key,
     pr_approvals,
     pr_codecov_comments,
     pr_health_labels,
     pr_states,
     pr_trillian_comments,
-    scrape_cursors,
+    test_failures,
     test_results,
 )
 from scrapesched.db.upsert import upsert
@@ -37,6 +37,7 @@ from scrapesched.scrapers.github.etags import EtagStore
 from scrapesched.scrapers.github.rows import (
     CommentFact,
     codecov_row,
+    failure_rows,
     label_names,
     label_rows,
     lgtm_row,
@@ -45,9 +46,6 @@ from scrapesched.scrapers.github.rows import (
     review_rows,
     trillian_rows,
 )
-
-PULLS = "pulls"
-COMMENTS = "comments"
 
 
 @dataclass
@@ -60,63 +58,6 @@ class PrBundle:
     reviews: list[dict[str, Any]] | None = None
     facts: list[CommentFact] = field(default_factory=list)
     etag_rows: list[dict[str, Any]] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class Cursor:
-    """A stream's position: ``high_water`` (newest ``updated_at`` of a completed pass) and, during a pass
-    that has not finished, its ``top``, ``floor`` and the ``next`` page to resume from. ``since`` (comment
-    feed only) is the ``since=`` its URL uses: it moves rarely, so the URL and its validator stay the same
-    from run to run and an unchanged feed answers 304."""
-
-    high_water: datetime | None = None
-    top: datetime | None = None
-    floor: datetime | None = None
-    next_url: str | None = None
-    since: datetime | None = None
-
-    @property
-    def resuming(self) -> bool:
-        return self.next_url is not None
-
-
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
-
-
-def read_cursor(engine: Engine, repo: str, stream: str) -> Cursor:
-    query = sa.select(scrape_cursors.c.high_water, scrape_cursors.c.state).where(
-        scrape_cursors.c.repo == repo, scrape_cursors.c.stream == stream
-    )
-    with engine.connect() as conn:
-        row = conn.execute(query).first()
-    if row is None:
-        return Cursor()
-    state: dict[str, Any] = {}
-    if row.state:
-        try:
-            loaded = json.loads(row.state)
-            state = loaded if isinstance(loaded, dict) else {}
-        except ValueError:
-            state = {}  # unreadable state: start the pass again (idempotent)
-    return Cursor(
-        high_water=row.high_water,
-        top=parse_time(state.get("top")),
-        floor=parse_time(state.get("floor")),
-        next_url=state.get("next") or None,
-        since=parse_time(state.get("since")),
-    )
-
-
-def write_cursor(conn: Connection, repo: str, stream: str, cursor: Cursor, now: datetime) -> None:
-    """Store a cursor (in the transaction of the data it covers)."""
-    state = None
-    if cursor.next_url:
-        state = json.dumps({"top": _iso(cursor.top), "floor": _iso(cursor.floor), "next": cursor.next_url})
-    elif cursor.since is not None:
-        state = json.dumps({"since": _iso(cursor.since)})
-    row = {"repo": repo, "stream": stream, "high_water": cursor.high_water, "state": state, "updated_at": now}
-    upsert(conn, scrape_cursors, [row])
 
 
 def latest_codecov(facts: list[CommentFact]) -> CommentFact | None:
@@ -228,7 +169,7 @@ class BundleWriter:
 
     def _comments(self, conn: Connection, bundles: list[PrBundle], titles: dict[int, str | None]) -> int:
         written = 0
-        lgtm, trillian, tests, codecov = [], [], [], []
+        lgtm, trillian, tests, failures, codecov = [], [], [], [], []
         unapproved: list[CommentFact] = []
         for b in bundles:
             title = b.pull.get("title") if b.pull is not None else titles.get(b.number)
@@ -241,6 +182,7 @@ class BundleWriter:
                     row, rows = trillian_rows(self.repo, fact, title)
                     trillian.append(row)
                     tests += rows
+                    failures += failure_rows(self.repo, fact)
             report = latest_codecov(b.facts)
             if report is not None:
                 codecov.append(codecov_row(self.repo, b.number, title, report))
@@ -262,4 +204,7 @@ class BundleWriter:
             written += upsert(conn, pr_trillian_comments, trillian).rows
         if tests:
             written += upsert(conn, test_results, tests).rows
+        if failures:  # one row per key: two results of one pull request in the same second name a test once
+            unique = {tuple(r[k] for k in natural_key(test_failures)): r for r in failures}
+            written += upsert(conn, test_failures, list(unique.values())).rows
         return written
