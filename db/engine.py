@@ -7,6 +7,15 @@
   for upserts).
 - PostgreSQL: session time zone UTC.
 
+No statement waits long on a frozen peer: every session gets a row-lock wait limit (``lock_timeout``:
+MariaDB/MySQL ``innodb_lock_wait_timeout``, PostgreSQL ``lock_timeout``), after which the statement fails
+and the one retry policy re-runs its transaction, and an idle-in-transaction limit
+(``idle_transaction_timeout``: PostgreSQL ``idle_in_transaction_session_timeout``, MariaDB
+``idle_transaction_timeout``), after which the server ends a transaction whose client went quiet (a
+replica stopped by SIGSTOP inside a transaction) and frees its row locks. MySQL has no such limit; SQLite
+is one file on one host, where a frozen writer holds the file's write lock: its busy timeout only bounds
+how long the others wait before they retry.
+
 ``connect_engine`` checks the connection and turns "cannot connect" into one line naming the host.
 """
 
@@ -24,6 +33,8 @@ from scrapesched.config.redact import redact_url
 from scrapesched.config.settings import normalize_database_url
 
 SQLITE_BUSY_TIMEOUT_S = 30.0
+LOCK_TIMEOUT_S = 2.0
+IDLE_TRANSACTION_TIMEOUT_S = 10.0
 
 
 def _sqlite_engine(url: URL, **kwargs: Any) -> Engine:
@@ -51,7 +62,14 @@ def _sqlite_engine(url: URL, **kwargs: Any) -> Engine:
     return engine
 
 
-def create_engine(url: str, *, connect_timeout: float = 5.0, **kwargs: Any) -> Engine:
+def create_engine(
+    url: str,
+    *,
+    connect_timeout: float = 5.0,
+    lock_timeout: float = LOCK_TIMEOUT_S,
+    idle_transaction_timeout: float = IDLE_TRANSACTION_TIMEOUT_S,
+    **kwargs: Any,
+) -> Engine:
     """An engine for the URL (plain ``mysql://``/``postgresql://`` get our drivers); does not connect.
 
     Raises MissingDriver (naming the extra to install) when the URL's driver is not installed.
@@ -62,28 +80,45 @@ def create_engine(url: str, *, connect_timeout: float = 5.0, **kwargs: Any) -> E
     if backend == "sqlite":
         return _sqlite_engine(parsed, **kwargs)
     try:
-        return _server_engine(parsed, backend, connect_timeout, **kwargs)
+        if backend in ("mysql", "mariadb"):
+            return _mysql_engine(parsed, connect_timeout, lock_timeout, idle_transaction_timeout, **kwargs)
+        return _postgres_engine(parsed, connect_timeout, lock_timeout, idle_transaction_timeout, **kwargs)
     except ImportError:  # SQLAlchemy imports the driver (PyMySQL, psycopg) when it builds the dialect
         raise MissingDriver.for_backend("database", backend) from None
 
 
-def _server_engine(parsed: URL, backend: str, connect_timeout: float, **kwargs: Any) -> Engine:
-    if backend in ("mysql", "mariadb"):
-        return sa.create_engine(
-            parsed,
-            connect_args={
-                "connect_timeout": max(1, int(connect_timeout)),
-                "charset": "utf8mb4",
-                "init_command": "SET time_zone = '+00:00', "
-                "SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'",
-            },
-            isolation_level="READ COMMITTED",
-            pool_recycle=1800,
-            **kwargs,
-        )
+def _mysql_engine(parsed: URL, connect_timeout: float, lock: float, idle: float, **kwargs: Any) -> Engine:
+    engine = sa.create_engine(
+        parsed,
+        connect_args={
+            "connect_timeout": max(1, int(connect_timeout)),
+            "charset": "utf8mb4",
+            "init_command": "SET time_zone = '+00:00', "
+            "SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION', "
+            f"SESSION innodb_lock_wait_timeout = {max(1, round(lock))}",
+        },
+        isolation_level="READ COMMITTED",
+        pool_recycle=1800,
+        **kwargs,
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        if "mariadb" in dbapi_conn.get_server_info().lower():  # MySQL has no idle-transaction limit
+            with dbapi_conn.cursor() as cur:
+                cur.execute(f"SET SESSION idle_transaction_timeout = {max(1, round(idle))}")
+
+    return engine
+
+
+def _postgres_engine(parsed: URL, connect_timeout: float, lock: float, idle: float, **kwargs: Any) -> Engine:
+    options = (
+        f"-c timezone=UTC -c lock_timeout={max(1, round(lock * 1000))} "
+        f"-c idle_in_transaction_session_timeout={max(1, round(idle * 1000))}"
+    )
     return sa.create_engine(
         parsed,
-        connect_args={"connect_timeout": max(1, int(connect_timeout)), "options": "-c timezone=UTC"},
+        connect_args={"connect_timeout": max(1, int(connect_timeout)), "options": options},
         **kwargs,
     )
 

@@ -20,7 +20,12 @@ T = TypeVar("T")
 log = structlog.get_logger("db.retry")
 
 MYSQL_RETRYABLE = {1213: "deadlock", 1205: "lock wait timeout", 2006: "server gone", 2013: "connection lost"}
-POSTGRES_RETRYABLE = {"40001": "serialization failure", "40P01": "deadlock"}
+POSTGRES_RETRYABLE = {
+    "40001": "serialization failure",
+    "40P01": "deadlock",
+    "55P03": "lock wait timeout",
+    "25P03": "idle transaction ended by the server",
+}
 SQLITE_RETRYABLE = ("database is locked", "database table is locked")
 
 

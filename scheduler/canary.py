@@ -1,10 +1,13 @@
 """The built-in ``canary`` job: records that it ran (in ``canary_runs``) and sleeps.
 
 Used to check a deployment, in tests and in the demo: ``canary_runs.executions`` counts how often the
-job's body ran for one fire, so "exactly once" can be checked from the database alone.
+job's body ran for one fire, so "exactly once" can be checked from the database alone. Its record is its
+final write: it commits with the run's ``succeeded`` completion.
 """
 
 from __future__ import annotations
+
+import time
 
 from sqlalchemy import Connection
 
@@ -20,7 +23,7 @@ class CanaryFailure(Exception):
 
 
 def run(ctx: RunContext) -> None:
-    seconds = float(ctx.params["seconds"])
+    seconds, hold = float(ctx.params["seconds"]), float(ctx.params["hold"])
     if seconds > 0:
         ctx.sleep(seconds)
     if ctx.params["fail"]:
@@ -36,6 +39,9 @@ def run(ctx: RunContext) -> None:
             "ran_at": ctx.scheduled_for,
         }
         upsert(conn, canary_runs, [row], increment=["executions"])
+        if hold > 0:  # tests: the window between the write and the completion, made wide enough to aim at
+            ctx.log.info("canary_write_pending", hold_s=hold)
+            time.sleep(hold)
         conn.execute(
             canary_runs.update()
             .where(
@@ -46,8 +52,8 @@ def run(ctx: RunContext) -> None:
             .values(ran_at=db_now())
         )
 
-    ctx.transaction(record, what="canary record")
-    ctx.counters.add(rows_written=1)
+    # The record and the run's completion commit together: a fire's body takes effect exactly once.
+    ctx.transaction(record, what="canary record", final=True, rows=lambda _: 1)
 
 
 SPEC = JobSpec(
@@ -59,5 +65,8 @@ SPEC = JobSpec(
     params={
         "seconds": Param(float, 0.0, "how long to sleep"),
         "fail": Param(bool, False, "raise an error at the end"),
+        "hold": Param(
+            float, 0.0, "tests: seconds to hold the final transaction open after the record, before the completion"
+        ),
     },
 )

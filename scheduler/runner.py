@@ -28,10 +28,10 @@ from structlog.contextvars import bound_contextvars
 from scrapesched.config.redact import Redactor
 from scrapesched.config.settings import Settings
 from scrapesched.db.retry import transaction
-from scrapesched.db.vocabulary import RunStatus
-from scrapesched.locks import FencedOut, Lease, LockBackend, LockError, fenced
+from scrapesched.db.vocabulary import RunStatus, Trigger
+from scrapesched.locks import FencedOut, Lease, LockBackend, LockError, current_token, fenced
 from scrapesched.scheduler import runs
-from scrapesched.scheduler.context import RunCancelled, RunContext
+from scrapesched.scheduler.context import RunCancelled, RunContext, RunDeferred
 from scrapesched.scheduler.metrics import Metrics
 from scrapesched.scheduler.outcome import Outcome, OutcomeStatus
 from scrapesched.scheduler.plan import PlannedJob
@@ -87,6 +87,17 @@ class Runner:
         with self._guard:
             return len(self._running)
 
+    def running_runs(self) -> list[tuple[int, str, str]]:
+        """(run id, job, shard) of every run executing now, oldest claim first (for the replica heartbeat)."""
+        with self._guard:
+            return [(ctx.run_id, ctx.job, ctx.shard) for _, ctx in sorted(self._running.items())]
+
+    def running_progress(self) -> dict[str, tuple[int, int | None]]:
+        """The progress the running jobs reported (``RunContext.report_progress``), by ``shard: stream``."""
+        with self._guard:
+            contexts = list(self._running.values())
+        return {f"{ctx.shard}: {stream}": value for ctx in contexts for stream, value in ctx.progress.items()}
+
     def execute(
         self,
         planned: PlannedJob,
@@ -104,11 +115,21 @@ class Runner:
             instance=self.owner,
             scheduled_for=scheduled_for.isoformat(),
         ):
-            got = runs.claim(self.engine, planned.name, shard, scheduled_for, trigger, self.owner, planned.lease_ttl)
+            got = runs.claim(
+                self.engine,
+                planned.name,
+                shard,
+                scheduled_for,
+                trigger,
+                self.owner,
+                planned.lease_ttl,
+                identify=trigger != Trigger.SCHEDULE,  # scheduled fires need not know who won
+            )
             if isinstance(got, runs.Taken):
                 self.metrics.claims_lost.labels(planned.name).inc()
+                owner = got.owner or "another replica"
                 log.info("claimed_by_other", owner=got.owner, status=got.status)
-                return Outcome(OutcomeStatus.LOST, detail=f"claimed by {got.owner}", holder=got.owner)
+                return Outcome(OutcomeStatus.LOST, detail=f"claimed by {owner}", holder=owner)
             with bound_contextvars(run_id=got.run_id):
                 return self._lease_and_run(planned, got, params, lease_wait)
 
@@ -187,12 +208,14 @@ class Runner:
             stop_event=stop,
             resources=self.resources,
             write_guard=lambda conn: self._guard_write(conn, claim, lease),
+            completer=lambda conn, counters: self._complete(conn, claim, lease, counters),
         )
         with self._guard:
             self._running[claim.run_id] = ctx
+        self.metrics.in_flight.labels(job).inc()
         beat = threading.Thread(  # in a copy of this context: its lines carry the run's log context
             target=contextvars.copy_context().run,
-            args=(self._heartbeat, claim, lease, stop, planned.lease_ttl / 3),
+            args=(self._heartbeat, ctx, claim, lease, planned.lease_ttl / 3),
             daemon=True,
         )
         try:
@@ -202,6 +225,8 @@ class Runner:
             log.info("run_started")
             planned.spec.run(ctx)
             status = RunStatus.SUCCEEDED
+        except RunDeferred as exc:  # a budget is spent: the job saved its cursor, the next fire continues
+            status, error = RunStatus.DEFERRED, self.redactor(str(exc))
         except RunCancelled as exc:
             error = f"cancelled: {exc}"
         except FencedOut as exc:
@@ -212,11 +237,13 @@ class Runner:
             stop.set()
             if beat.is_alive():
                 beat.join(timeout=5)
-        if lease.lost:
+        if ctx.completed:  # the job's final write committed the run's completion with it: nothing is undone
+            if error is not None:
+                log.warning("error_after_completion", error=error)
+            status, error = RunStatus.SUCCEEDED, None
+        if lease.lost:  # the completion below is fenced and refused for a stale run: the database decides
             self.metrics.lease_losses.labels(job).inc()
-            if status == RunStatus.SUCCEEDED:
-                status, error = RunStatus.FAILED, "lease lost before the run could be recorded"
-        recorded = self._finish(claim, lease, status, error, ctx)
+        recorded = ctx.completed or self._finish(claim, lease, status, error, ctx)
         self._run_end_hooks(ctx)
         try:
             lease.release()
@@ -224,6 +251,7 @@ class Runner:
             log.warning("lease_release_failed", error=str(exc))
         with self._guard:
             self._running.pop(claim.run_id, None)
+        self.metrics.in_flight.labels(job).dec()
         elapsed = time.monotonic() - started
         if not recorded:
             log.warning("completion_refused", status=status, reason="run no longer ours (abandoned or fenced)")
@@ -232,9 +260,10 @@ class Runner:
         self.metrics.duration.labels(job).observe(elapsed)
         for name, value in ctx.counters.as_dict().items():
             self.metrics.run_counters[name].labels(job).inc(value)
-        if status == RunStatus.SUCCEEDED:
-            self.metrics.last_success.labels(job, claim.shard).set(time.time())
+        if status == RunStatus.SUCCEEDED:  # its freshness is read from job_runs (metrics.FreshnessCollector)
             log.info("run_succeeded", seconds=round(elapsed, 3), **ctx.counters.as_dict())
+        elif status == RunStatus.DEFERRED:
+            log.warning("run_deferred", seconds=round(elapsed, 3), error=error, **ctx.counters.as_dict())
         else:
             log.error("run_failed", seconds=round(elapsed, 3), error=error)
         return Outcome(OutcomeStatus(status.value), claim.run_id, error or "")
@@ -253,6 +282,12 @@ class Runner:
         if not runs.still_ours(conn, claim, lease.token):
             raise RunCancelled("run no longer ours (abandoned after missed heartbeats)")
 
+    @staticmethod
+    def _complete(conn: Connection, claim: runs.Claim, lease: Lease, counters: dict[str, int]) -> None:
+        """Inside the job's final write transaction, after its write guard: the run ``succeeded``."""
+        if not runs.finish(conn, claim, lease.token, RunStatus.SUCCEEDED, None, counters):
+            raise RunCancelled("run no longer ours (abandoned after missed heartbeats)")
+
     def _finish(
         self, claim: runs.Claim, lease: Lease, status: str, error: str | None, ctx: RunContext[object]
     ) -> bool:
@@ -265,17 +300,34 @@ class Runner:
         except FencedOut:
             return False
 
-    def _heartbeat(self, claim: runs.Claim, lease: Lease, stop: threading.Event, every: float) -> None:
+    def _heartbeat(self, ctx: RunContext[object], claim: runs.Claim, lease: Lease, every: float) -> None:
+        """Keep the run row alive, checking first: a lost lease stops the run without a heartbeat, and the
+        heartbeat itself checks that no newer token was issued and is refused for a run already stale, so a replica
+        resumed after a freeze never revives a run the fleet has given up on."""
+
+        def beat(conn: Connection) -> bool:
+            # A plain read of the newest token (no row lock: a heartbeat writes no effect, and locking the
+            # lease row before the run row would invert the write guard's lock order), then the run row.
+            if current_token(conn, lease.name) > lease.token:
+                return False
+            return runs.heartbeat(conn, claim, lease.token)
+
+        stop = ctx.stop_event
         while not stop.wait(every):
+            if ctx.completed:  # the final write recorded the end: nothing left to keep alive
+                return
+            if lease.lost:
+                log.warning("lease_lost", reason="keep-alive failed; run stopped")
+                ctx.stop_reason = ctx.stop_reason or "lease lost"
+                stop.set()
+                return
             try:
-                alive = runs.heartbeat(self.engine, claim, lease.token)
+                alive = transaction(self.engine, beat, attempts=1, what="heartbeat")
             except Exception as exc:  # database trouble: the lease keep-alive decides about the run
                 log.warning("heartbeat_failed", error=self.redactor(str(exc)))
                 continue
-            if not alive:
+            if not alive and not ctx.completed:
                 log.warning("run_taken_over")
-                stop.set()
-                return
-            if lease.lost:
+                ctx.stop_reason = ctx.stop_reason or "run no longer ours (abandoned, fenced or stale)"
                 stop.set()
                 return

@@ -18,12 +18,13 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import mysql, postgresql, sqlite
 
-from scrapesched.db.clock import db_now, server_time
+from scrapesched.db.clock import db_now, db_now_plus, server_time
 from scrapesched.db.prune import delete_before
 from scrapesched.db.retry import transaction
 from scrapesched.db.schema import job_runs
+from scrapesched.db.types import UTCDateTime
 from scrapesched.db.vocabulary import RunStatus, Trigger
 
 MAX_ERROR_CHARS = 2000
@@ -39,14 +40,16 @@ class Claim:
     scheduled_for: datetime
     trigger: str
     owner: str
+    lease_ttl: float = 0.0
+    """The run's lease ttl: a leased run whose heartbeat is older than this is dead (see ``_mine``)."""
 
 
 @dataclass(frozen=True)
 class Taken:
-    """A fire another replica (or an earlier attempt) already claimed."""
+    """A fire another replica (or an earlier attempt) already claimed; who and how far, when asked."""
 
-    owner: str
-    status: RunStatus
+    owner: str | None
+    status: RunStatus | None
 
 
 def lease_name(job: str, shard: str) -> str:
@@ -57,6 +60,19 @@ def lease_name(job: str, shard: str) -> str:
 def utc(value: datetime) -> datetime:
     """An aware datetime in UTC (naive values are taken as UTC)."""
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _claim_statement(conn: Connection, values: dict[str, Any]) -> tuple[Any, bool]:
+    """INSERT that does nothing on a duplicate fire, and whether it returns the new id (RETURNING)."""
+    dialect = conn.dialect.name
+    if dialect in ("mysql", "mariadb"):
+        # IGNORE only turns the duplicate key into "nothing inserted": our values break no other rule.
+        stmt: Any = mysql.insert(job_runs).prefix_with("IGNORE").values(**values)
+        if getattr(conn.dialect, "is_mariadb", False):  # MariaDB 10.5+: RETURNING; MySQL: the row count
+            return stmt.returning(job_runs.c.id), True
+        return stmt, False
+    module: Any = postgresql if dialect == "postgresql" else sqlite
+    return module.insert(job_runs).values(**values).on_conflict_do_nothing().returning(job_runs.c.id), True
 
 
 def claim(
@@ -70,8 +86,11 @@ def claim(
     *,
     status: RunStatus = RunStatus.RUNNING,
     error: str | None = None,
+    identify: bool = False,
 ) -> Claim | Taken:
-    """Insert the run row; the first replica to do so wins, the others get who owns it."""
+    """Insert the run row; the first replica to do so wins. Losing is a normal outcome, not an error: one
+    statement that inserts nothing (no exception, no rollback). Only with ``identify`` does a loser ask who
+    owns the fire (a second query; ``run-once`` says who has it, scheduled fires need not know)."""
     values = {
         "job_name": job,
         "shard": shard,
@@ -81,21 +100,25 @@ def claim(
         "owner": owner,
         "lease_ttl_s": lease_ttl,
         "error": error,
+        "started_at": db_now(),
+        "finished_at": db_now() if status != RunStatus.RUNNING else None,
     }
 
-    def insert(conn: Connection) -> int:
-        stmt = job_runs.insert().values(
-            **values,
-            started_at=db_now(),
-            finished_at=db_now() if status != RunStatus.RUNNING else None,
-        )
-        return int(conn.execute(stmt).inserted_primary_key[0])  # type: ignore[index]
+    def insert(conn: Connection) -> int | None:
+        stmt, returns = _claim_statement(conn, values)
+        result = conn.execute(stmt)
+        if returns:
+            new_id = result.scalar()
+            return None if new_id is None else int(new_id)
+        return int(result.inserted_primary_key[0]) if result.rowcount == 1 else None  # type: ignore[index]
 
-    try:
-        run_id = transaction(engine, insert, what="claim")
-    except IntegrityError:
-        with engine.connect() as conn:
-            row = conn.execute(
+    run_id = transaction(engine, insert, what="claim")
+    if run_id is None:
+        if not identify:
+            return Taken(owner=None, status=None)
+
+        def owner_of(conn: Connection) -> Any:
+            return conn.execute(
                 sa.select(job_runs.c.owner, job_runs.c.status).where(
                     job_runs.c.job_name == job,
                     job_runs.c.shard == shard,
@@ -103,16 +126,26 @@ def claim(
                     job_runs.c.trigger == trigger,
                 )
             ).first()
-        if row is None:  # not a duplicate: some other constraint failed
-            raise
+
+        row = transaction(engine, owner_of, what="claim owner")
+        if row is None:  # deleted since (retention): nobody holds it now, but this attempt did not win
+            return Taken(owner=None, status=None)
         return Taken(owner=row.owner, status=RunStatus(row.status))
-    return Claim(run_id, job, shard, utc(scheduled_for), trigger, owner)
+    return Claim(run_id, job, shard, utc(scheduled_for), trigger, owner, lease_ttl)
 
 
 def _mine(c: Claim, token: int | None) -> list[sa.ColumnElement[bool]]:
+    """The run is still ours: running, our owner and (once leased) our fencing token and not stale.
+
+    A leased run whose heartbeat is older than its ttl is dead whether or not the sweep marked it yet
+    (the sweep skips rows a writer holds): a replica that resumes after a freeze can neither heartbeat,
+    write nor complete it, so recovery never races its original run.
+    """
     cond = [job_runs.c.id == c.run_id, job_runs.c.status == RunStatus.RUNNING, job_runs.c.owner == c.owner]
     if token is not None:
         cond.append(job_runs.c.fencing_token == token)
+        if c.lease_ttl > 0:
+            cond.append(job_runs.c.heartbeat_at >= db_now_plus(-c.lease_ttl))
     return cond
 
 
@@ -131,9 +164,11 @@ def attach_lease(engine: Engine, c: Claim, token: int) -> bool:
     return _update(engine, c, None, "attach lease", fencing_token=token, started_at=now, heartbeat_at=now)
 
 
-def heartbeat(engine: Engine, c: Claim, token: int) -> bool:
-    """Refresh ``heartbeat_at``; False when the run is no longer ours (abandoned, fenced)."""
-    return _update(engine, c, token, "heartbeat", heartbeat_at=db_now())
+def heartbeat(conn: Connection, c: Claim, token: int) -> bool:
+    """Refresh ``heartbeat_at`` inside the caller's (fenced) transaction; False when the run is no longer
+    ours (abandoned, fenced, or its last heartbeat already older than its ttl)."""
+    stmt = sa.update(job_runs).where(*_mine(c, token)).values(heartbeat_at=db_now())
+    return conn.execute(stmt).rowcount == 1
 
 
 def still_ours(conn: Connection, c: Claim, token: int) -> bool:
@@ -143,6 +178,15 @@ def still_ours(conn: Connection, c: Claim, token: int) -> bool:
     """
     stmt = sa.update(job_runs).where(*_mine(c, token)).values(heartbeat_at=db_now())
     return conn.execute(stmt).rowcount == 1
+
+
+def set_progress(conn: Connection, run_id: int, line: str) -> None:
+    """Inside a job's write transaction: the running run's progress line (what ``status`` shows)."""
+    conn.execute(
+        sa.update(job_runs)
+        .where(job_runs.c.id == run_id, job_runs.c.status == RunStatus.RUNNING)
+        .values(progress=line[:MAX_ERROR_CHARS])
+    )
 
 
 def touch_waiting(engine: Engine, c: Claim) -> bool:
@@ -188,8 +232,10 @@ class Abandoned:
 def sweep_abandoned(engine: Engine, sweeper: str) -> list[Abandoned]:
     """Mark ``abandoned`` every running run whose heartbeat is older than its lease ttl (database clock).
 
-    Each is one conditional UPDATE that re-checks the heartbeat it saw, so a run that just heartbeated
-    is never taken.
+    One transaction locks the stale rows it can lock at once (``FOR UPDATE SKIP LOCKED`` on MariaDB/MySQL
+    and PostgreSQL) and marks those whose heartbeat is still the one it saw, so a run that just
+    heartbeated is never taken, and a row another transaction holds (a replica frozen inside a write)
+    is skipped for the next sweep instead of stalling this one.
     """
     with engine.connect() as conn:
         now = server_time(conn)
@@ -206,28 +252,61 @@ def sweep_abandoned(engine: Engine, sweeper: str) -> list[Abandoned]:
                 job_runs.c.lease_ttl_s,
             ).where(job_runs.c.status == RunStatus.RUNNING)
         ).all()
-    out: list[Abandoned] = []
-    for r in rows:
-        last = r.heartbeat_at or r.started_at
-        if now - last <= timedelta(seconds=r.lease_ttl_s):
-            continue
-        seen = job_runs.c.heartbeat_at == r.heartbeat_at if r.heartbeat_at else job_runs.c.heartbeat_at.is_(None)
+    stale = [r for r in rows if now - (r.heartbeat_at or r.started_at) > timedelta(seconds=r.lease_ttl_s)]
+    if not stale:
+        return []
 
-        def mark(conn: Connection, r: Any = r, seen: sa.ColumnElement[bool] = seen) -> bool:
-            stmt = (
+    def mark(conn: Connection) -> list[Abandoned]:
+        lock = sa.select(job_runs.c.id, job_runs.c.heartbeat_at).where(
+            job_runs.c.id.in_([r.id for r in stale]), job_runs.c.status == RunStatus.RUNNING
+        )
+        if conn.dialect.name != "sqlite":  # SQLite: the transaction holds the file's write lock already
+            lock = lock.with_for_update(skip_locked=True)
+        held = {row.id: row.heartbeat_at for row in conn.execute(lock)}
+        out: list[Abandoned] = []
+        for r in stale:
+            if r.id not in held or held[r.id] != r.heartbeat_at:
+                continue  # locked by its writer right now, finished, or it heartbeated since we looked
+            conn.execute(
                 sa.update(job_runs)
-                .where(job_runs.c.id == r.id, job_runs.c.status == RunStatus.RUNNING, seen)
+                .where(job_runs.c.id == r.id)
                 .values(
                     status=RunStatus.ABANDONED,
                     finished_at=db_now(),
                     error=f"no heartbeat from {r.owner} for over {r.lease_ttl_s:g} s; marked by {sweeper}",
                 )
             )
-            return conn.execute(stmt).rowcount == 1
-
-        if transaction(engine, mark, what="abandon run"):
             out.append(Abandoned(r.id, r.job_name, r.shard, utc(r.scheduled_for), Trigger(r.trigger), r.owner))
-    return out
+        return out
+
+    return transaction(engine, mark, what="abandon runs")
+
+
+def unrecovered(engine: Engine, jobs: Sequence[str], within_s: float, after_s: float = 0.0) -> list[Abandoned]:
+    """Runs of ``jobs`` abandoned between ``within_s`` and ``after_s`` seconds ago whose fire has no recovery
+    run yet (the replica that marked them died before its recovery claimed the fire); recovery runs are
+    never re-run."""
+    if not jobs:
+        return []
+    recovery = job_runs.alias("recovery")
+    query = sa.select(
+        job_runs.c.id, job_runs.c.job_name, job_runs.c.shard, job_runs.c.scheduled_for, job_runs.c.trigger,
+        job_runs.c.owner,
+    ).where(
+        job_runs.c.status == RunStatus.ABANDONED,
+        job_runs.c.trigger != Trigger.RECOVERY,
+        job_runs.c.job_name.in_(list(jobs)),
+        job_runs.c.finished_at >= db_now_plus(-within_s),
+        job_runs.c.finished_at <= db_now_plus(-after_s),
+        ~sa.exists().where(
+            recovery.c.job_name == job_runs.c.job_name,
+            recovery.c.shard == job_runs.c.shard,
+            recovery.c.scheduled_for == job_runs.c.scheduled_for,
+            recovery.c.trigger == Trigger.RECOVERY,
+        ),
+    )
+    rows = transaction(engine, lambda conn: conn.execute(query).all(), what="unrecovered runs")
+    return [Abandoned(r.id, r.job_name, r.shard, utc(r.scheduled_for), Trigger(r.trigger), r.owner) for r in rows]
 
 
 def last_scheduled(engine: Engine, job: str, shards: Sequence[str]) -> dict[str, datetime]:
@@ -273,11 +352,38 @@ class LastRun:
     status: RunStatus
     owner: str
     error: str | None
+    progress: str | None = None  # a running sync's last progress line (items done, estimate, cursor)
 
 
-def last_runs(conn: Connection) -> dict[ShardKey, LastRun]:
-    """The newest run of every job shard that has one."""
-    newest = sa.select(sa.func.max(job_runs.c.id)).group_by(job_runs.c.job_name, job_runs.c.shard)
+PROBES_PER_STATEMENT = 200
+
+
+def _per_key(
+    conn: Connection, keys: Sequence[ShardKey], value: sa.ColumnElement[Any], *where: sa.ColumnElement[bool]
+) -> list[tuple[str, str, Any]]:
+    """``value`` (an aggregate such as ``max(id)``) of each job shard in ``keys``: one index probe per key
+    (UNION ALL of single-key selects, ``PROBES_PER_STATEMENT`` keys per statement) instead of a GROUP BY
+    over the whole history, which PostgreSQL and SQLite answer by scanning every row's index entry."""
+    out: list[tuple[str, str, Any]] = []
+    unique = sorted(set(keys))
+    for start in range(0, len(unique), PROBES_PER_STATEMENT):
+        selects = [
+            sa.select(sa.literal(job).label("k_job"), sa.literal(shard).label("k_shard"), value.label("v")).where(
+                job_runs.c.job_name == job, job_runs.c.shard == shard, *where
+            )
+            for job, shard in unique[start : start + PROBES_PER_STATEMENT]
+        ]
+        statement = selects[0] if len(selects) == 1 else sa.union_all(*selects)
+        out += [(_str(r[0]), _str(r[1]), r[2]) for r in conn.execute(statement) if r[2] is not None]
+    return out
+
+
+def last_runs(conn: Connection, keys: Sequence[ShardKey] | None = None) -> dict[ShardKey, LastRun]:
+    """The newest run of every job shard that has one (of ``keys`` only, when given: faster with history)."""
+    if keys is not None:
+        newest: Any = [v for _j, _s, v in _per_key(conn, keys, sa.func.max(job_runs.c.id))] or [-1]
+    else:
+        newest = sa.select(sa.func.max(job_runs.c.id)).group_by(job_runs.c.job_name, job_runs.c.shard)
     rows = conn.execute(
         sa.select(
             job_runs.c.job_name,
@@ -286,13 +392,21 @@ def last_runs(conn: Connection) -> dict[ShardKey, LastRun]:
             job_runs.c.status,
             job_runs.c.owner,
             job_runs.c.error,
+            job_runs.c.progress,
         ).where(job_runs.c.id.in_(newest))
     )
-    return {(r.job_name, r.shard): LastRun(utc(r.scheduled_for), RunStatus(r.status), r.owner, r.error) for r in rows}
+    return {
+        (r.job_name, r.shard): LastRun(utc(r.scheduled_for), RunStatus(r.status), r.owner, r.error, r.progress)
+        for r in rows
+    }
 
 
-def last_successes(conn: Connection) -> dict[ShardKey, datetime]:
-    """When the newest successful run of every job shard finished (shards without a success are absent)."""
+def last_successes(conn: Connection, keys: Sequence[ShardKey] | None = None) -> dict[ShardKey, datetime]:
+    """When the newest successful run of every job shard finished (shards without a success are absent); of
+    ``keys`` only, when given."""
+    if keys is not None:
+        found = _per_key(conn, keys, sa.func.max(job_runs.c.finished_at), job_runs.c.status == RunStatus.SUCCEEDED)
+        return {(job, shard): utc(_aware(v, conn)) for job, shard, v in found}
     rows = conn.execute(
         sa.select(job_runs.c.job_name, job_runs.c.shard, sa.func.max(job_runs.c.finished_at))
         .where(job_runs.c.status == RunStatus.SUCCEEDED)
@@ -301,14 +415,28 @@ def last_successes(conn: Connection) -> dict[ShardKey, datetime]:
     return {(job, shard): utc(finished) for job, shard, finished in rows if finished is not None}
 
 
-def first_starts(conn: Connection) -> dict[ShardKey, datetime]:
-    """When the first recorded run of every job shard started."""
+def first_starts(conn: Connection, keys: Sequence[ShardKey] | None = None) -> dict[ShardKey, datetime]:
+    """When the first recorded run of every job shard started (of ``keys`` only, when given)."""
+    if keys is not None:
+        found = _per_key(conn, keys, sa.func.min(job_runs.c.started_at))
+        return {(job, shard): utc(_aware(v, conn)) for job, shard, v in found}
     rows = conn.execute(
         sa.select(job_runs.c.job_name, job_runs.c.shard, sa.func.min(job_runs.c.started_at)).group_by(
             job_runs.c.job_name, job_runs.c.shard
         )
     )
     return {(job, shard): utc(started) for job, shard, started in rows}
+
+
+def _str(value: Any) -> str:
+    return bytes(value).decode("utf-8") if isinstance(value, bytes | bytearray | memoryview) else str(value)
+
+
+def _aware(value: Any, conn: Connection) -> datetime:
+    """An aggregate of a ``UTCDateTime`` column read through a UNION (no type processing on some drivers)."""
+    processed = UTCDateTime().process_result_value(value, conn.dialect)
+    assert processed is not None
+    return processed
 
 
 def succeeded_since(conn: Connection, since: datetime) -> set[ShardKey]:
@@ -368,3 +496,83 @@ def stuck_running(conn: Connection) -> list[StuckRun]:
         if now - last > timedelta(seconds=r.lease_ttl_s):
             out.append(StuckRun(r.id, r.job_name, r.shard, r.owner, utc(last), r.lease_ttl_s))
     return out
+
+
+# -- what the web console reads: recent runs (filtered, newest first) and running runs' progress ------------
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One ``job_runs`` row as the console lists it."""
+
+    run_id: int
+    job: str
+    shard: str
+    scheduled_for: datetime
+    trigger: str
+    status: str
+    owner: str
+    fencing_token: int | None
+    started_at: datetime
+    heartbeat_at: datetime | None
+    finished_at: datetime | None
+    error: str | None
+    rows_written: int
+    requests: int
+    not_modified: int
+    retries: int
+    rate_limit_waits: int
+    progress: str | None
+
+
+def _record(r: Any) -> RunRecord:
+    return RunRecord(
+        run_id=int(r.id),
+        job=r.job_name,
+        shard=r.shard,
+        scheduled_for=utc(r.scheduled_for),
+        trigger=r.trigger,
+        status=r.status,
+        owner=r.owner,
+        fencing_token=r.fencing_token,
+        started_at=utc(r.started_at),
+        heartbeat_at=utc(r.heartbeat_at) if r.heartbeat_at else None,
+        finished_at=utc(r.finished_at) if r.finished_at else None,
+        error=r.error,
+        rows_written=int(r.rows_written),
+        requests=int(r.requests),
+        not_modified=int(r.not_modified),
+        retries=int(r.retries),
+        rate_limit_waits=int(r.rate_limit_waits),
+        progress=r.progress,
+    )
+
+
+def recent(
+    conn: Connection,
+    *,
+    job: str | None = None,
+    shard: str | None = None,
+    status: str | None = None,
+    before: int | None = None,
+    limit: int = 50,
+) -> list[RunRecord]:
+    """Up to ``limit`` runs, newest claim first, optionally of one job, shard and status, with an id below
+    ``before`` (keyset pagination: pass the last ``run_id`` of a page to get the next one). Served by the
+    ``ix_job_runs_job_shard_id`` and ``ix_job_runs_status_id`` indexes."""
+    query = sa.select(job_runs)
+    if job is not None:
+        query = query.where(job_runs.c.job_name == job)
+    if shard is not None:
+        query = query.where(job_runs.c.shard == shard)
+    if status is not None:
+        query = query.where(job_runs.c.status == status)
+    if before is not None:
+        query = query.where(job_runs.c.id < before)
+    return [_record(r) for r in conn.execute(query.order_by(job_runs.c.id.desc()).limit(limit))]
+
+
+def running(conn: Connection) -> list[RunRecord]:
+    """Every run in ``running`` status (with its progress line), oldest first."""
+    query = sa.select(job_runs).where(job_runs.c.status == RunStatus.RUNNING).order_by(job_runs.c.id)
+    return [_record(r) for r in conn.execute(query)]

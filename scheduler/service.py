@@ -6,6 +6,11 @@ replica's own shuffled order, one free slot at a time, so the fleet shares the s
 the ``Runner``. A sweeper marks runs with stale heartbeats ``abandoned`` and re-runs them once when the job
 asks for recovery. At start-up, fires missed while no replica was running are recorded and, with
 ``catchup``, run once, coalesced.
+
+A "fleet" thread reads the pauses and pending triggers of ``scrapesched pause/trigger`` once a second (one
+query, ``control.read``) and refreshes this replica's heartbeat row (``replicas.beat``) every
+``heartbeat_s``. A paused fire is claimed and recorded ``skipped`` (``paused by ...``), never run; a pending
+trigger is run by a replica with a free slot, through the same claim and lease as a scheduled fire.
 """
 
 from __future__ import annotations
@@ -23,16 +28,24 @@ from apscheduler.executors.base import BaseExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Engine
 
+from scrapesched.config.errors import ConfigError
 from scrapesched.db.clock import server_time
+from scrapesched.db.retry import transaction
 from scrapesched.db.vocabulary import RunStatus, Trigger
-from scrapesched.scheduler import runs
+from scrapesched.scheduler import control, replicas, runs
+from scrapesched.scheduler.outcome import OutcomeStatus
 from scrapesched.scheduler.plan import PlannedJob
 from scrapesched.scheduler.runner import Runner
 
 log = structlog.get_logger("scheduler")
 
 SWEEP_EVERY_MAX_S = 1.0  # abandoned runs are noticed within a second of their lease ttl
+RECOVER_WITHIN_S = 600.0  # an abandoned run without a recovery run is recovered by any replica this long
+SIDE_RUN_JOIN_S = 10.0  # at shutdown, how long a cancelled recovery or catch-up run may take to record its end
+RECOVER_AFTER_S = 2.0  # ... once it has been abandoned this long (its sweeper's own recovery claims first)
 MAX_EARLY_WAIT_S = 300.0
+CONTROL_POLL_S = 1.0  # pauses and triggers reach every replica within about a second
+HEARTBEAT_MIN_S, HEARTBEAT_MAX_S = 1.0, 5.0  # replica heartbeat: a third of the shortest lease ttl, in these
 
 
 class _ClaimingExecutor(BaseExecutor):  # type: ignore[misc]
@@ -54,6 +67,7 @@ class SchedulerService:
         self.engine = engine
         self.runner = runner
         self.plan = {p.name: p for p in plan if p.scheduled}
+        self.known = {p.name: p for p in plan}  # a trigger may name a job that is not scheduled
         self.owner = runner.owner
         self._slots = threading.BoundedSemaphore(max_concurrent)
         self._pool = ThreadPoolExecutor(max_workers=max_concurrent + 2, thread_name_prefix="run")
@@ -64,11 +78,20 @@ class SchedulerService:
         self._last_tick = time.monotonic()
         ttl = min((p.lease_ttl for p in self.plan.values()), default=30.0)
         self._sweep_every = max(0.2, min(SWEEP_EVERY_MAX_S, ttl / 4))
+        self.heartbeat_s = max(HEARTBEAT_MIN_S, min(HEARTBEAT_MAX_S, ttl / 3))
+        self._controls = control.Controls()
+        self._inflight_triggers: set[int] = set()
+        self._last_fire: dict[str, datetime] = {}
+        self._recovering: set[int] = set()
+        self._side_runs: set[threading.Thread] = set()  # recovery and catch-up runs (threads of their own)
+        self._fleet = threading.Thread(target=self._fleet_loop, name="fleet", daemon=True)
         self._aps = BackgroundScheduler(timezone=UTC, executors={"default": _ClaimingExecutor(self)})
         self._sweeper = threading.Thread(target=self._sweep_loop, name="sweeper", daemon=True)
 
     # --- life cycle -------------------------------------------------------------------------------
     def start(self) -> None:
+        replicas.register(self.engine, self.owner, self.heartbeat_s)
+        self._poll_controls(take_triggers=False)  # pauses are known before the first fire
         self._accepting.set()
         self.catch_up()
         for p in self.plan.values():
@@ -85,6 +108,7 @@ class SchedulerService:
         self._aps.add_listener(self._on_missed, EVENT_JOB_MISSED)
         self._aps.start()
         self._sweeper.start()
+        self._fleet.start()
         log.info("scheduler_started", instance=self.owner, jobs=sorted(self.plan))
 
     def alive(self) -> bool:
@@ -102,11 +126,20 @@ class SchedulerService:
         log.info("draining", running=self.runner.running_count(), grace_s=grace)
         for thread in list(self._dispatchers):
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        while (self.runner.running_count() or self._inflight_triggers) and time.monotonic() < deadline:
+            time.sleep(0.05)  # runs started outside a fire's thread (triggers, catch-up, recovery)
         if self.runner.running_count():
             self.runner.cancel_all("shutdown grace period over")
         self._pool.shutdown(wait=True, cancel_futures=True)
+        for thread in list(self._side_runs):  # recoveries and catch-ups: cancelled above, recorded before exit
+            thread.join(timeout=max(SIDE_RUN_JOIN_S, deadline - time.monotonic()))
         self._stopped.set()
         self._sweeper.join(timeout=2)
+        self._fleet.join(timeout=2)
+        try:
+            replicas.stopped(self.engine, self.owner)
+        except Exception as exc:  # the row then turns silent: the truth, as far as anyone can tell
+            log.warning("replica_stop_not_recorded", error=str(exc))
         log.info("scheduler_stopped", instance=self.owner)
 
     # --- fires --------------------------------------------------------------------------------------
@@ -116,15 +149,27 @@ class SchedulerService:
             return
         planned = self.plan[job]
         times = sorted(t.astimezone(UTC) for t in run_times)
+        times = sorted(set(self._coalesced_away(planned, times[-1])) | set(times))
         thread = threading.Thread(target=self._fire, args=(planned, times), name=f"fire-{job}", daemon=True)
         self._dispatchers.add(thread)
         thread.start()
 
+    def _coalesced_away(self, planned: PlannedJob, scheduled_for: datetime) -> list[datetime]:
+        """The fires between this replica's previous fire of the job and this one, which APScheduler's
+        coalescing dropped without a word (the replica was frozen or starved): they get recorded ``skipped``
+        like any coalesced fire (a no-op where another replica claimed them). Called from APScheduler's
+        thread only."""
+        previous = self._last_fire.get(planned.name)
+        self._last_fire[planned.name] = max(previous or scheduled_for, scheduled_for)
+        if previous is None or scheduled_for <= previous:
+            return []
+        return planned.fires_between(previous, scheduled_for)[:-1]
+
     def _wait_for_database_time(self, scheduled_for: datetime) -> None:
         """A replica whose clock runs fast fires early: wait until the database's clock reaches the fire,
         so a fire is never claimed before its time (and never collides with the previous one's lease)."""
-        with self.engine.connect() as conn:
-            early = (scheduled_for - server_time(conn)).total_seconds()
+        now = transaction(self.engine, server_time, what="read the database clock")
+        early = (scheduled_for - now).total_seconds()
         if early > 0:
             log.info("waiting_for_database_clock", seconds=round(early, 3), scheduled_for=scheduled_for.isoformat())
             self._stopped.wait(min(early, MAX_EARLY_WAIT_S))
@@ -147,9 +192,20 @@ class SchedulerService:
         self._rng.shuffle(shards)
         futures = []
         for shard in shards:
-            while not self._slots.acquire(timeout=0.5):
+            paused = self._controls.paused(planned.name, shard)
+            if paused is not None:
+                self._record_paused(planned, shard, scheduled_for, trigger, paused)
+                continue
+            got_slot = False
+            while not (got_slot := self._slots.acquire(timeout=0.5)):
                 if not self._accepting.is_set():
                     return
+                if trigger == Trigger.SCHEDULE and _later_than(scheduled_for, planned.misfire_grace):
+                    break  # every slot stayed busy: a misfire, recorded (a no-op where another replica ran it)
+            if not got_slot:
+                reason = f"misfire: no free slot within misfire_grace ({planned.misfire_grace:g} s)"
+                self._record_skipped(planned, shard, scheduled_for, reason)
+                continue
             if not self._accepting.is_set():
                 self._slots.release()
                 return
@@ -179,6 +235,23 @@ class SchedulerService:
             error=reason,
         )
 
+    def _record_paused(
+        self, planned: PlannedJob, shard: str, when: datetime, trigger: str, paused: control.Pause
+    ) -> None:
+        got = runs.claim(
+            self.engine,
+            planned.name,
+            shard,
+            when,
+            trigger,
+            self.owner,
+            planned.lease_ttl,
+            status=RunStatus.SKIPPED,
+            error=f"paused {paused.describe()}",
+        )
+        if isinstance(got, runs.Claim):
+            log.info("fire_paused", job=planned.name, shard=shard, scheduled_for=when.isoformat())
+
     def _record_missed(self, planned: PlannedJob, when: datetime, reason: str) -> None:
         for shard in planned.shards:
             self._record_skipped(planned, shard, when, reason)
@@ -195,6 +268,9 @@ class SchedulerService:
         with self.engine.connect() as conn:
             now = server_time(conn)
         for planned in self.plan.values():
+            # Fires after ``now`` and before APScheduler's first one (catch-up can take seconds) are the
+            # first fire's coalesced ones (``_coalesced_away``), so none goes unrecorded.
+            self._last_fire[planned.name] = now
             last = runs.last_scheduled(self.engine, planned.name, planned.shards)
             for shard in planned.shards:
                 if shard not in last:
@@ -205,6 +281,11 @@ class SchedulerService:
                 newest = missed[-1]
                 late = (now - newest).total_seconds()
                 run_newest = planned.catchup or late <= planned.misfire_grace
+                paused = self._controls.paused(planned.name, shard)
+                if paused is not None:
+                    for when in missed:
+                        self._record_skipped(planned, shard, when, f"paused {paused.describe()}")
+                    continue
                 for when in missed[:-1] if run_newest else missed:
                     reason = (
                         f"missed while no replica ran; coalesced into {newest.isoformat()}"
@@ -220,11 +301,14 @@ class SchedulerService:
                         missed=len(missed),
                         scheduled_for=newest.isoformat(),
                     )
-                    self._pool.submit(self._catch_up_one, planned, shard, newest)
+                    self._side_run(self._catch_up_one, planned, shard, newest)  # not the pool: see _submit_recovery
 
     def _catch_up_one(self, planned: PlannedJob, shard: str, when: datetime) -> None:
-        with self._slots:
-            self.runner.execute(planned, shard, when, Trigger.SCHEDULE)
+        try:
+            with self._slots:
+                self.runner.execute(planned, shard, when, Trigger.SCHEDULE)
+        except Exception as exc:  # database trouble: the fire stays recorded as claimed or not at all
+            log.warning("catch_up_failed", job=planned.name, shard=shard, error=str(exc))
 
     # --- abandoned runs --------------------------------------------------------------------------------
     def _sweep_loop(self) -> None:
@@ -235,16 +319,119 @@ class SchedulerService:
             try:
                 for run in runs.sweep_abandoned(self.engine, self.owner):
                     log.warning("run_abandoned", job=run.job, shard=run.shard, run_id=run.run_id, owner=run.owner)
-                    planned = self.plan.get(run.job)
-                    if planned is not None and planned.recover and run.trigger != Trigger.RECOVERY:
-                        self._pool.submit(self._recover, planned, run)
+                    self._submit_recovery(run)
+                # Abandoned runs whose sweeper died before its recovery claimed the fire: any replica takes them.
+                recoverable = [name for name, p in self.plan.items() if p.recover]
+                for run in runs.unrecovered(self.engine, recoverable, RECOVER_WITHIN_S, RECOVER_AFTER_S):
+                    self._submit_recovery(run)
             except Exception as exc:  # database briefly unavailable: try again next tick
                 log.warning("sweep_failed", error=str(exc))
 
+    def _submit_recovery(self, run: runs.Abandoned) -> None:
+        planned = self.plan.get(run.job)
+        if planned is None or not planned.recover or run.trigger == Trigger.RECOVERY or run.run_id in self._recovering:
+            return
+        self._recovering.add(run.run_id)
+        # A thread of its own, not the pool: a recovery waiting for a slot must not hold a pool worker that
+        # the run owning the slot needs (with enough recoveries queued, that deadlocked the replica).
+        self._side_run(self._recover, planned, run)
+
+    def _side_run(self, target: Any, *args: Any) -> None:
+        def run() -> None:
+            try:
+                target(*args)
+            finally:
+                self._side_runs.discard(threading.current_thread())
+
+        thread = threading.Thread(target=run, name=f"side-{getattr(target, '__name__', 'run')}", daemon=True)
+        self._side_runs.add(thread)
+        thread.start()
+
     def _recover(self, planned: PlannedJob, run: runs.Abandoned) -> None:
-        with self._slots:
-            log.info("recovering", job=run.job, shard=run.shard, scheduled_for=run.scheduled_for.isoformat())
-            self.runner.execute(planned, run.shard, run.scheduled_for, Trigger.RECOVERY, lease_wait=planned.lease_ttl)
+        try:
+            if self._controls.paused(run.job, run.shard) is not None:
+                log.info("recovery_paused", job=run.job, shard=run.shard, scheduled_for=run.scheduled_for.isoformat())
+                return
+            while not self._slots.acquire(timeout=0.5):
+                if not self._accepting.is_set():
+                    return
+            if not self._accepting.is_set():
+                self._slots.release()
+                return
+            try:
+                log.info("recovering", job=run.job, shard=run.shard, scheduled_for=run.scheduled_for.isoformat())
+                self.runner.execute(
+                    planned, run.shard, run.scheduled_for, Trigger.RECOVERY, lease_wait=planned.lease_ttl
+                )
+            finally:
+                self._slots.release()
+        except Exception as exc:  # database trouble: any replica's next sweep finds it unrecovered
+            log.warning("recovery_failed", job=run.job, shard=run.shard, error=str(exc))
+        finally:
+            self._recovering.discard(run.run_id)
+
+
+    # --- fleet control and this replica's heartbeat ----------------------------------------------------
+    def _fleet_loop(self) -> None:
+        next_beat = time.monotonic() + self.heartbeat_s
+        while not self._stopped.wait(CONTROL_POLL_S * (0.8 + 0.4 * self._rng.random())):
+            try:
+                self._poll_controls(take_triggers=self._accepting.is_set())
+            except Exception as exc:  # database briefly unavailable: the last known controls stay
+                log.warning("control_poll_failed", error=str(exc))
+            if time.monotonic() >= next_beat:  # also while draining: a stopping replica is not silent
+                next_beat = time.monotonic() + self.heartbeat_s
+                running = [replicas.RunningRun(*r) for r in self.runner.running_runs()]
+                try:
+                    replicas.beat(self.engine, self.owner, running)
+                except Exception as exc:
+                    log.warning("replica_heartbeat_failed", error=str(exc))
+
+    def _poll_controls(self, *, take_triggers: bool) -> None:
+        with self.engine.connect() as conn:
+            new = control.read(conn)
+        old, self._controls = self._controls, new
+        for p in set(new.pauses) - set(old.pauses):
+            log.info("pause_seen", job=p.job, shard=p.shard, paused_by=p.paused_by, reason=p.reason)
+        lifted = {(p.job, p.shard) for p in old.pauses} - {(p.job, p.shard) for p in new.pauses}
+        for job, shard in sorted(lifted):
+            log.info("pause_lifted", job=job, shard=shard)
+        if take_triggers:
+            self._take_triggers(new)
+
+    def _take_triggers(self, controls: control.Controls) -> None:
+        """Start every pending trigger this replica knows the job of, one free slot each."""
+        for t in controls.triggers:
+            planned = self.known.get(t.job)
+            if t.trigger_id in self._inflight_triggers or planned is None or controls.paused(t.job, t.shard):
+                continue
+            if not self._slots.acquire(blocking=False):
+                return
+            self._inflight_triggers.add(t.trigger_id)
+            self._pool.submit(self._run_trigger, planned, t)
+
+    def _run_trigger(self, planned: PlannedJob, t: control.PendingTrigger) -> None:
+        try:
+            try:
+                params = planned.run_params(t.params)
+            except ConfigError as exc:  # this replica's config disagrees with the one that asked: never runs here
+                log.error("trigger_refused", job=t.job, shard=t.shard, error=str(exc))
+                control.claimed(self.engine, t.trigger_id)
+                return
+            outcome = self.runner.execute(planned, t.shard, t.requested_at, Trigger.MANUAL, params)
+            if outcome.status == OutcomeStatus.LOST:
+                log.info("trigger_claimed_by_other", job=t.job, shard=t.shard, holder=outcome.holder)
+            control.claimed(self.engine, t.trigger_id)  # claimed here or elsewhere: nothing left to do
+        except Exception as exc:  # not claimed (database trouble): the trigger stays pending
+            log.warning("trigger_failed", job=t.job, shard=t.shard, error=str(exc))
+        finally:
+            self._inflight_triggers.discard(t.trigger_id)
+            self._slots.release()
+
+
+def _later_than(scheduled_for: datetime, grace: float) -> bool:
+    """The fire is more than ``grace`` seconds late by this replica's clock."""
+    return (datetime.now(UTC) - scheduled_for).total_seconds() > grace
 
 
 def _never_called() -> None:  # pragma: no cover - the claiming executor never calls job functions

@@ -52,13 +52,18 @@ PRUNED: tuple[Pruned, ...] = (
 )
 
 
-def delete_older(ctx: RunContext, pruned: Pruned, cutoff: datetime, batch_size: int) -> int:
-    """Delete every row of one table from before ``cutoff``, ``batch_size`` rows per transaction. Rows deleted."""
+def delete_older(ctx: RunContext, pruned: Pruned, cutoff: datetime, batch_size: int, *, last: bool = False) -> int:
+    """Delete every row of one table from before ``cutoff``, ``batch_size`` rows per transaction. Rows deleted.
+
+    ``last``: the run's last table: its batch that finds nothing more to delete commits the run's completion.
+    """
     total = 0
     while True:
         ctx.check()
         deleted = ctx.transaction(
-            lambda conn: pruned.delete(conn, cutoff, batch_size), what=f"retention {pruned.table}"
+            lambda conn: pruned.delete(conn, cutoff, batch_size),
+            what=f"retention {pruned.table}",
+            final=lambda n: last and n < batch_size,
         )
         total += deleted
         if deleted < batch_size:
@@ -74,7 +79,7 @@ def run_retention(ctx: RunContext) -> None:
     cutoffs: dict[str, str] = {}
     for pruned in PRUNED:
         cutoff = now - timedelta(seconds=pruned.max_age(settings))
-        deleted[pruned.table] = delete_older(ctx, pruned, cutoff, settings.batch_size)
+        deleted[pruned.table] = delete_older(ctx, pruned, cutoff, settings.batch_size, last=pruned is PRUNED[-1])
         cutoffs[pruned.table] = cutoff.isoformat()
     ctx.log.info("retention_deleted", total=sum(deleted.values()), deleted=deleted, cutoffs=cutoffs)
 

@@ -197,11 +197,12 @@ def run_http_telemetry(ctx: JobContext) -> None:
                 return
     result = scrape(ctx.resources.http, endpoint, run_observer(ctx.counters))
     ctx.check()
-    written = ctx.transaction(
+    ctx.transaction(  # the run's last write: its completion commits with the samples
         partial(store, endpoint=endpoint.name, bucket=bucket, result=result, batch_size=ctx.settings.db_batch_size),
         what="telemetry samples",
+        final=True,
+        rows=lambda n: n,
     )
-    ctx.counters.add(rows_written=written)
     samples = len(result.extraction.samples)
     if result.ok:
         log.info("endpoint_sampled", samples=samples, skipped_non_finite=result.extraction.skipped_non_finite)
@@ -284,12 +285,21 @@ def run_rollup(ctx: RunContext) -> None:
         if nxt is None:
             break
         hour = floor_hour(nxt)
-        rows += ctx.transaction(
-            partial(rollup_hour, hour=hour, batch_size=ctx.settings.db_batch_size), what="telemetry rollup"
+        last = hours + 1 >= max_hours
+
+        def step(conn: Connection, hour: datetime = hour, last: bool = last) -> tuple[int, bool]:
+            written = rollup_hour(conn, hour, batch_size=ctx.settings.db_batch_size)
+            return written, not last and _first_sample_at_or_after(conn, hour + HOUR) is not None
+
+        # The hour with nothing after it is the run's last write: its completion commits with it.
+        written, more = ctx.transaction(
+            step, what="telemetry rollup", final=lambda r: not r[1], rows=lambda r: r[0]
         )
+        rows += written
         hours += 1
         cursor = hour + HOUR
-    ctx.counters.add(rows_written=rows)
+        if not more:
+            break
     ctx.log.info("rollup_done", hours=hours, rows=rows, newest_before=None if newest is None else newest.isoformat())
 
 
