@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from sqlalchemy.engine import make_url
-
 from scrapesched.config.redact import Redactor
 
 if TYPE_CHECKING:
@@ -18,6 +16,8 @@ if TYPE_CHECKING:
 
 def secrets_of(settings: Settings) -> list[str]:
     """Every secret value in the settings: URL passwords and tokens, for the redactor."""
+    from sqlalchemy.engine import make_url
+
     out: list[str] = []
     for url in (settings.database_url, settings.lock_url):
         if "://" in url:
@@ -25,6 +25,8 @@ def secrets_of(settings: Settings) -> list[str]:
             if password:
                 out.append(str(password))
     out.extend(settings.github.all_tokens())
+    if settings.console_write_token is not None:
+        out.append(settings.console_write_token.get_secret_value())
     return out
 
 
@@ -47,7 +49,12 @@ class App:
             from scrapesched.db.engine import connect_engine
 
             settings = self.require_settings()
-            self._engine = connect_engine(settings.database_url, connect_timeout=settings.db_connect_timeout)
+            self._engine = connect_engine(
+                settings.database_url,
+                connect_timeout=settings.db_connect_timeout,
+                lock_timeout=settings.db_lock_timeout,
+                idle_transaction_timeout=settings.db_idle_transaction_timeout,
+            )
         return self._engine
 
     def locks(self) -> LockBackend:

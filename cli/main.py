@@ -10,13 +10,10 @@ import sys
 from importlib.metadata import PackageNotFoundError, version
 
 import click
-import structlog
 
 from scrapesched.cli.app import App, secrets_of
 from scrapesched.cli.commands import all_commands
 from scrapesched.config.errors import ScrapeschedError
-from scrapesched.config.log_setup import configure_logging
-from scrapesched.config.settings import load_settings
 
 EXIT_INTERNAL = 70
 
@@ -46,6 +43,10 @@ def _version() -> str:
 @click.pass_context
 def cli(ctx: click.Context, config_file: str | None, log_level: str | None) -> None:
     """scrapesched: run scrapers on N replicas, every scheduled fire exactly once, every write an upsert."""
+    # Imported here, not at the top: ``--help`` and ``--version`` never load pydantic or structlog.
+    from scrapesched.config.log_setup import configure_logging
+    from scrapesched.config.settings import load_settings
+
     app = ctx.ensure_object(App)
     overrides = {"log_level": log_level} if log_level else {}
     settings = load_settings(config_file, **overrides)
@@ -78,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
         click.echo("scrapesched: interrupted", err=True)
         return 130
     except Exception as exc:  # a bug of ours: one line, the traceback only at debug level
+        import structlog
+
         structlog.get_logger("scrapesched").debug("internal_error", exc_info=True)
         click.echo(
             f"scrapesched: internal error: {app.redactor(f'{type(exc).__name__}: {exc}')} "

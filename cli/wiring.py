@@ -10,12 +10,13 @@ clients are closed and the buffer flushed a last time. The scheduler never knows
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from scrapesched.scheduler.runner import RunHook, Runner
 from scrapesched.scrapers.github.client import GitHubClient
+from scrapesched.scrapers.github.metrics import BudgetCollector
 from scrapesched.scrapers.resources import ScraperResources
 from scrapesched.scrapers.telemetry.buffer import TelemetryBuffer
 from scrapesched.scrapers.telemetry.jobs import scrape_client
@@ -26,7 +27,9 @@ if TYPE_CHECKING:
     from scrapesched.cli.app import App
     from scrapesched.config.settings import Settings
     from scrapesched.scheduler.context import RunContext
+    from scrapesched.scheduler.health import WSGIApp
     from scrapesched.scheduler.metrics import Metrics
+    from scrapesched.scheduler.plan import PlannedJob
 
 
 def scraper_resources(settings: Settings, engine: Engine) -> ScraperResources:
@@ -52,6 +55,25 @@ def run_end_hooks(resources: ScraperResources) -> list[RunHook]:
     return [flush_telemetry]
 
 
+def console_routes(app: App, plan: Sequence[PlannedJob]) -> dict[str, WSGIApp]:
+    """The web console's WSGI apps (the page at ``/``, the JSON API at ``/api/``) for the health server."""
+    from scrapesched.console.web import Console
+    from scrapesched.scheduler.replicas import package_version
+
+    settings = app.require_settings()
+    token = settings.console_write_token
+    console = Console(
+        engine=app.engine(),
+        locks=app.locks(),
+        plan=plan,
+        instance_id=settings.instance_id,
+        version=package_version(),
+        write_token=token.get_secret_value() if token is not None else None,
+        redactor=app.redactor,
+    )
+    return dict(console.routes())
+
+
 @contextmanager
 def wired_runner(app: App, metrics: Metrics, shutdown: threading.Event | None = None) -> Iterator[Runner]:
     """A ``Runner`` with this process's resources and hooks; the resources are closed when the block ends."""
@@ -59,6 +81,7 @@ def wired_runner(app: App, metrics: Metrics, shutdown: threading.Event | None = 
     engine = app.engine()
     locks = app.locks()
     resources = scraper_resources(settings, engine)
+    metrics.register(BudgetCollector(resources.github.budget))
     try:
         yield Runner(
             settings,

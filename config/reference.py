@@ -129,9 +129,11 @@ def render() -> str:
     """The Markdown reference of every setting, of a ``[jobs.NAME]`` table and of the other TOML tables."""
     lines = [
         BEGIN,
-        "Environment variables beat the TOML file (`--config PATH` or `SCRAPESCHED_CONFIG`), which beats the",
-        "defaults. A top-level setting's TOML key is its name in lower case; the TOML tables follow. Durations",
-        'take seconds or `"250ms"`, `"30s"`, `"5m"`, `"1h30m"`, `"7d"`.',
+        "Environment variables beat secret files, which beat the TOML file (`--config PATH` or",
+        "`SCRAPESCHED_CONFIG`), which beats the defaults. Secret files are read from `SCRAPESCHED_SECRETS_DIR`,",
+        "or `/run/secrets` when it exists: one file per variable, named as the variable (`SCRAPESCHED_DATABASE_URL`,",
+        "`GITHUB_TOKEN`, any case), holding its value. A top-level setting's TOML key is its name in lower case;",
+        'the TOML tables follow. Durations take seconds or `"250ms"`, `"30s"`, `"5m"`, `"1h30m"`, `"7d"`.',
         "",
     ]
     header = ["environment variable or TOML table", "type", "default", "meaning"]

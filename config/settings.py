@@ -17,7 +17,7 @@ from pathlib import Path
 from types import UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -39,6 +39,9 @@ from scrapesched.config.telemetry_settings import TelemetrySettings
 
 ENV_PREFIX = "SCRAPESCHED_"
 CONFIG_ENV = ENV_PREFIX + "CONFIG"
+SECRETS_DIR_ENV = ENV_PREFIX + "SECRETS_DIR"
+DEFAULT_SECRETS_DIR = Path("/run/secrets")
+"""Where Docker and Kubernetes mount secrets: read when it exists and ``SCRAPESCHED_SECRETS_DIR`` is unset."""
 
 # Short driver-less schemes pick the drivers scrapesched ships with.
 _DRIVERS = {
@@ -123,6 +126,10 @@ class Settings(BaseSettings):
     """SQLAlchemy URL of the database: `sqlite:///file.db`, `mysql://user:pw@host/db` (MariaDB/MySQL,
     PyMySQL), `postgresql://user:pw@host/db` (psycopg 3)."""
 
+    require_database_url: Flag = False
+    """Refuse to start (exit 2, one line) unless `database_url` is given (environment, secret file or TOML):
+    set it in every replica of a fleet, so a missing secret never leaves each pod on a SQLite file of its own."""
+
     lock_url: str = Field(default="table", repr=False)
     """Lease backend: `table` (a lease table in the database), `redis://...`, `mysql://...` (GET_LOCK),
     `postgresql://...` (advisory locks) or `memory` (one process only)."""
@@ -143,6 +150,17 @@ class Settings(BaseSettings):
     db_connect_timeout: Seconds = Field(default=5.0, gt=0)
     """Seconds to wait for a database connection before giving up with an error."""
 
+    db_lock_timeout: Seconds = Field(default=2.0, ge=1, le=600)
+    """Seconds one statement waits for a row lock another transaction holds before it fails and its
+    transaction is retried (MariaDB/MySQL `innodb_lock_wait_timeout`, PostgreSQL `lock_timeout`), so no
+    replica waits long on a frozen peer. Whole seconds on MariaDB/MySQL."""
+
+    db_idle_transaction_timeout: Seconds = Field(default=10.0, ge=1, le=3600)
+    """Seconds a transaction of ours may sit idle before the server ends it and frees its row locks
+    (PostgreSQL `idle_in_transaction_session_timeout`, MariaDB `idle_transaction_timeout`; MySQL has
+    none): a replica frozen inside a transaction (SIGSTOP, a VM pause) blocks others at most this long.
+    Keep it below the shortest lease ttl. A transaction ended this way is retried as a whole."""
+
     instance_id: str = Field(default_factory=default_instance_id)
     """This replica's name in `job_runs.owner` and lease holders (default: hostname:pid)."""
 
@@ -153,7 +171,7 @@ class Settings(BaseSettings):
     """On SIGTERM/SIGINT, how long running jobs may take to finish before their leases are released."""
 
     http_port: Whole | None = Field(default=None, ge=0, le=65535)
-    """Port of `/healthz`, `/readyz` and `/metrics` (off unless set)."""
+    """Port of `/healthz`, `/readyz`, `/metrics` and the web console (`/`, `/api/`) (off unless set)."""
 
     http_host: str = "0.0.0.0"
     """Address the health and metrics server binds to."""
@@ -166,6 +184,10 @@ class Settings(BaseSettings):
 
     http_timeout: Duration = 30.0
     """Timeout of one HTTP request."""
+
+    adopt_repo: Text | None = None
+    """Repository (`owner/name`) that `migrate` writes into the new `repo` column when it adopts a legacy
+    single-repository database (seed 000's tables); required only then."""
 
     jobs: dict[str, JobSettings] = Field(default_factory=dict)
     """Schedules: one `[jobs.NAME]` table per job (its keys are listed below)."""
@@ -182,6 +204,10 @@ class Settings(BaseSettings):
     """How long the `retention` job keeps telemetry samples and rollups, finished job runs, ETags and flush
     ids, and how many rows it deletes per statement."""
 
+    console_write_token: SecretStr | None = Field(default=None, repr=False)
+    """Bearer token that enables the web console's write actions (pause, resume, trigger) on `/` and
+    `/api/`; unset (the default), the console is read-only. Never logged or stored."""
+
     # --- more settings go above this line ----------------------------------------------------------
 
     @field_validator("repos")
@@ -190,6 +216,13 @@ class Settings(BaseSettings):
         for repo in value:
             if not re.fullmatch(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+", repo):
                 raise ValueError(f"{repo!r} is not owner/name")
+        return value
+
+    @field_validator("adopt_repo")
+    @classmethod
+    def _adopt_repo(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+", value):
+            raise ValueError(f"{value!r} is not owner/name")
         return value
 
     @field_validator("database_url")
@@ -210,6 +243,8 @@ class Settings(BaseSettings):
             init_settings,
             FlagEnvSource(settings_cls),
             TableEnvSource(settings_cls, TABLE_ENV_NAMES),
+            file_secret_settings,
+            TableSecretsSource(settings_cls, TABLE_ENV_NAMES),
             TomlConfigSettingsSource(settings_cls),
         )
 
@@ -257,8 +292,12 @@ class TableEnvSource(PydanticBaseSettingsSource):
     def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
         return None, field_name, False  # unused: __call__ reads whole tables
 
+    def variables(self) -> dict[str, str]:
+        """The variables to look in, by lower-case name."""
+        return {name.lower(): value for name, value in os.environ.items()}
+
     def __call__(self) -> dict[str, Any]:
-        environ = {name.lower(): value for name, value in os.environ.items()}
+        environ = self.variables()
         out: dict[str, Any] = {}
         for table, keys in self.tables.items():
             values = {}
@@ -269,6 +308,33 @@ class TableEnvSource(PydanticBaseSettingsSource):
             if values:
                 out[table] = values
         return out
+
+
+class TableSecretsSource(TableEnvSource):
+    """The same keys read from files in the secrets directory, one file per variable name (``GITHUB_TOKEN``,
+    ``SCRAPESCHED_GITHUB_TOKEN``, ...), as Docker and Kubernetes mount secrets; between the environment and
+    the TOML file. Top-level settings come from pydantic-settings' own secrets source (``secrets_dir``)."""
+
+    def variables(self) -> dict[str, str]:
+        directory = self.settings_cls.model_config.get("secrets_dir")
+        if not directory or not Path(str(directory)).is_dir():
+            return {}
+        return {p.name.lower(): p.read_text().strip() for p in Path(str(directory)).iterdir() if p.is_file()}
+
+
+def secrets_dir() -> Path | None:
+    """The directory of secret files: ``SCRAPESCHED_SECRETS_DIR``, else ``/run/secrets`` if it exists, else none.
+
+    Each file is named after a setting's environment variable (``SCRAPESCHED_DATABASE_URL``,
+    ``GITHUB_TOKEN``; any case) and holds its value; the environment beats the files, which beat the TOML file.
+    """
+    configured = os.environ.get(SECRETS_DIR_ENV)
+    if configured:
+        path = Path(configured)
+        if not path.is_dir():
+            raise ConfigError(f"{SECRETS_DIR_ENV}: {configured!r} is not a directory")
+        return path
+    return DEFAULT_SECRETS_DIR if DEFAULT_SECRETS_DIR.is_dir() else None
 
 
 def _table_field(settings_cls: type[BaseSettings], table: str, key: str) -> FieldInfo | None:
@@ -333,9 +399,15 @@ def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Se
             raise ConfigError(f"config file {str(toml_file)!r} is not valid TOML: {exc}") from None
         except OSError as exc:
             raise ConfigError(f"config file {str(toml_file)!r} cannot be read: {exc.strerror}") from None
-    settings_cls = type("Settings", (Settings,), {"model_config": {**Settings.model_config, "toml_file": toml_file}})
+    config = {**Settings.model_config, "toml_file": toml_file, "secrets_dir": secrets_dir()}
+    settings_cls = type("Settings", (Settings,), {"model_config": config})
     try:
         settings: Settings = settings_cls(**overrides)
     except ValidationError as exc:
         raise ConfigError(_describe(exc.errors()[0])) from None
+    if settings.require_database_url and "database_url" not in settings.model_fields_set:
+        raise ConfigError(
+            f"{ENV_PREFIX}DATABASE_URL is not set but {ENV_PREFIX}REQUIRE_DATABASE_URL is: refusing to run on the"
+            " embedded SQLite default (give the URL in the environment, a secret file or the config file)"
+        )
     return settings

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -281,12 +282,32 @@ job_runs = _keyed(
     Column("not_modified", BigInteger, nullable=False, default=0, server_default="0"),
     Column("retries", BigInteger, nullable=False, default=0, server_default="0"),
     Column("rate_limit_waits", BigInteger, nullable=False, default=0, server_default="0"),
+    Column("progress", Text),  # a running sync's last progress line (items done, estimate, cursor)
     _in("trigger", RUN_TRIGGERS, "trigger"),
     _in("status", RUN_STATUSES, "status"),
+    # The run state machine (docs/scheduler.md, migration 0007): finished exactly when no longer running.
+    CheckConstraint(
+        sa.or_(
+            sa.and_(sa_column("status") == RunStatus.RUNNING.value, sa_column("finished_at").is_(None)),
+            sa.and_(sa_column("status") != RunStatus.RUNNING.value, sa_column("finished_at").is_not(None)),
+        ),
+        name="finished",
+    ),
 )
 Index("ix_job_runs_status_heartbeat", job_runs.c.status, job_runs.c.heartbeat_at)
 Index("ix_job_runs_job_shard_finished", job_runs.c.job_name, job_runs.c.shard, job_runs.c.finished_at)
 Index("ix_job_runs_finished_at", job_runs.c.finished_at)  # retention deletes by age
+# The web console's reads (migration 0008): newest runs per shard / per status, first start, last success.
+Index("ix_job_runs_job_shard_id", job_runs.c.job_name, job_runs.c.shard, job_runs.c.id)
+Index("ix_job_runs_status_id", job_runs.c.status, job_runs.c.id)
+Index("ix_job_runs_job_shard_started", job_runs.c.job_name, job_runs.c.shard, job_runs.c.started_at)
+Index(
+    "ix_job_runs_job_shard_status_finished",
+    job_runs.c.job_name,
+    job_runs.c.shard,
+    job_runs.c.status,
+    job_runs.c.finished_at,
+)
 
 # What the built-in canary job did: one row per fire it executed, ``executions`` counting how often its
 # body ran for that fire (exactly once is the point of scrapesched).
@@ -324,6 +345,7 @@ http_etags = _keyed(
     Column("url", Text, nullable=False),
     Column("etag", String(255)),
     Column("last_modified", String(64)),
+    Column("token_key", String(32)),  # fingerprint of the token that got the ETag (GitHub binds ETags to it)
     Column("link", Text),
     Column("body", LongBlob),
     Column("fetched_at", UTCDateTime, nullable=False),
@@ -403,6 +425,50 @@ telemetry_flushes = _keyed(
     Column("request_count", BigInteger, nullable=False),
 )
 Index("ix_telemetry_flushes_flushed_at", telemetry_flushes.c.flushed_at)
+
+
+# Fleet control (``scrapesched pause/resume/trigger``), read by every replica once a second in one query
+# (scheduler/control.py). A pause with shard ``''`` pauses every shard of the job; resume deletes the row.
+pauses = _keyed(
+    "scrapesched_pauses",
+    ("job_name", "shard"),
+    Column("job_name", KeyString(100), nullable=False),
+    _opt_key("shard", 255),
+    Column("reason", Text),
+    Column("paused_by", String(255), nullable=False),
+    Column("paused_at", UTCDateTime, nullable=False),
+)
+
+# Pending fleet triggers, one row per shard: a replica with a free slot claims the fire through
+# ``job_runs`` (trigger ``manual``, ``scheduled_for`` = ``requested_at``), and the row is deleted once its
+# fire is claimed (the ``job_runs`` row is the record).
+triggers = _keyed(
+    "scrapesched_triggers",
+    ("job_name", "shard", "requested_at"),
+    Column("job_name", KeyString(100), nullable=False),
+    _opt_key("shard", 255),
+    Column("requested_at", UTCDateTime, nullable=False),
+    Column("params", Text),
+    Column("requested_by", String(255), nullable=False),
+)
+
+# One row per ``scrapesched run`` replica, refreshed every ``heartbeat_s`` (scheduler/replicas.py):
+# silent when not seen for three heartbeats and not stopped cleanly.
+replicas = _keyed(
+    "scrapesched_replicas",
+    ("instance_id",),
+    Column("instance_id", KeyString(255), nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("version", String(64), nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("last_seen", UTCDateTime, nullable=False),
+    Column("stopped_at", UTCDateTime),
+    Column("heartbeat_s", Double, nullable=False),
+    Column("running", Integer, nullable=False, default=0, server_default="0"),
+    Column("running_runs", Text),
+)
+Index("ix_scrapesched_replicas_last_seen", replicas.c.last_seen)
 
 
 def natural_key(table: Table) -> tuple[str, ...]:

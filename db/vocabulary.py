@@ -17,6 +17,9 @@ class RunStatus(StrEnum):
     """Its heartbeat stopped for longer than the lease ttl (replica killed, frozen or cut off)."""
     SKIPPED = "skipped"
     """Never run: overlap with the shard's previous fire, or a misfire that is not caught up."""
+    DEFERRED = "deferred"
+    """Stopped cleanly before the end because a budget (GitHub's rate limit) was spent; ``error`` says until
+    when. Its cursor is saved: the next fire continues where it stopped."""
 
 
 class Trigger(StrEnum):
@@ -24,6 +27,7 @@ class Trigger(StrEnum):
 
     SCHEDULE = "schedule"
     MANUAL = "manual"
-    """``scrapesched run-once``."""
+    """An operator's "run it now": ``scrapesched run-once`` (on that machine) or ``scrapesched trigger`` (on
+    whichever replica has a free slot; ``scheduled_for`` is the trigger's request time)."""
     RECOVERY = "recovery"
     """The one re-run of an abandoned fire (``recover = true``)."""

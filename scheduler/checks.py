@@ -1,6 +1,8 @@
 """Seed 000's verification checklist as code, for ``scrapesched check``: schema at head, every natural key
 present as a UNIQUE key, no duplicate natural keys, no run stuck in ``running`` past its lease, no shard
-without a success for two intervals. Read-only.
+without a success for two intervals (paused shards are stopped on purpose, never stale), no replica gone
+silent (not seen for three heartbeats without a clean stop, within the last ``replicas.FORGET_AFTER``).
+Read-only.
 
 The staleness rule is shared with ``scrapesched status`` (``is_stale``).
 """
@@ -17,7 +19,7 @@ from scrapesched.config.errors import SchemaError
 from scrapesched.db import catalog
 from scrapesched.db.clock import server_time
 from scrapesched.db.migrate import require_head
-from scrapesched.scheduler import runs
+from scrapesched.scheduler import control, replicas, runs
 from scrapesched.scheduler.plan import PlannedJob
 
 
@@ -84,12 +86,22 @@ def _keys(engine: Engine, report: Report) -> None:
 
 
 def _runs(engine: Engine, plan: Sequence[PlannedJob], report: Report) -> None:
-    report.checked.extend(["stuck_runs", "stale_shards"])
+    report.checked.extend(["stuck_runs", "stale_shards", "silent_replicas"])
     with engine.connect() as conn:
         stuck = runs.stuck_running(conn)
         now = server_time(conn)
         successes = runs.last_successes(conn)
         first_starts = runs.first_starts(conn)
+        controls = control.read(conn)
+        fleet = replicas.listing(conn)
+    for r in fleet:
+        if r.state == "silent":
+            detail = (
+                f"replica on {r.host} (pid {r.pid}) not seen since {r.last_seen.isoformat()}"
+                f" (heartbeat every {r.heartbeat_s:g} s) and did not stop cleanly"
+                + (f"; was running {r.running} run(s)" if r.running else "")
+            )
+            report.problems.append(Problem("silent_replicas", detail, {"replica": r.instance_id}))
     for s in stuck:
         seen = s.last_seen.isoformat()
         detail = f"run {s.run_id} of {s.owner} running, no heartbeat since {seen} (lease ttl {s.lease_ttl_s:g} s)"
@@ -97,7 +109,7 @@ def _runs(engine: Engine, plan: Sequence[PlannedJob], report: Report) -> None:
     for p in plan:
         interval = fire_interval(p, now)
         for shard in p.shards:
-            if is_stale(p, shard, now, successes, first_starts, interval):
+            if controls.paused(p.name, shard) is None and is_stale(p, shard, now, successes, first_starts, interval):
                 since = successes.get((p.name, shard))
                 last = f"last success {since.isoformat()}" if since else "never succeeded"
                 report.problems.append(

@@ -14,6 +14,8 @@ class OutcomeStatus(StrEnum):
 
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+    DEFERRED = "deferred"
+    """Ran and stopped cleanly because a budget (GitHub's rate limit) was spent; the next fire continues."""
     LOST = "lost"
     """Claimed by another replica (or an earlier attempt)."""
     BUSY = "busy"

@@ -7,6 +7,7 @@ whenever it started, computes the same fire times.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -43,6 +44,12 @@ class PlannedJob:
     @property
     def name(self) -> str:
         return self.spec.name
+
+    def run_params(self, given: Mapping[str, str]) -> dict[str, Any]:
+        """The parameters of a manual run (``run-once``, ``trigger``): the planned ones overlaid with ``given``
+        (``KEY=VALUE`` strings, coerced); an unknown or mistyped parameter is a ConfigError naming it."""
+        coerced = self.spec.resolve_params(given)
+        return {**self.params, **{k: coerced[k] for k in given}}
 
     def next_fire(self, after: datetime) -> datetime | None:
         if self.trigger is None:

@@ -24,7 +24,7 @@ def test_clean_database_is_ok(engine: sa.Engine) -> None:
     doc = json.loads(result.stdout)
     assert result.returncode == 0, result.stderr
     assert doc["ok"] is True and doc["problems"] == []
-    assert doc["checked"] == ["schema", "unique_keys", "duplicates", "stuck_runs", "stale_shards"]
+    assert doc["checked"] == ["schema", "unique_keys", "duplicates", "stuck_runs", "stale_shards", "silent_replicas"]
 
 
 def _drop_key_and_duplicate(engine: sa.Engine) -> None:

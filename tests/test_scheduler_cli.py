@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
-import time
 from pathlib import Path
 
 import httpx
@@ -128,7 +127,7 @@ def test_status_reports_last_success_and_staleness(engine: sa.Engine, tmp_path: 
     env = cli_env(database_url=_url(engine))
     assert run_cli("run-once", "canary", env=env).returncode == 0
     result = run_cli("--config", str(config), "status", "--json", env=env)
-    (row,) = [r for r in json.loads(result.stdout) if r["job"] == "canary"]
+    (row,) = [r for r in json.loads(result.stdout)["shards"] if r["job"] == "canary"]
     assert row["last_status"] == "succeeded" and row["last_success"] is not None
     assert row["stale"] is False and result.returncode == 0
 
@@ -140,6 +139,14 @@ def _free_port() -> int:
 
 
 def test_health_endpoints_and_metrics(engine: sa.Engine, tmp_path: Path) -> None:
+    """The probes answer GET and HEAD; /metrics names the app's job `job_name` (Prometheus owns `job`), carries
+    the process collectors and the build info, negotiates OpenMetrics and gzip, and reads the last success
+    per shard from the database: a fresh replica that has run nothing yet reports a success another process
+    recorded before it started."""
+    import gzip
+
+    env = cli_env(database_url=_url(engine))
+    assert run_cli("run-once", "canary", "--shard", "earlier", env=env).returncode == 0  # before the replica
     port = _free_port()
     config = write_config(tmp_path / "c.toml", '[jobs.canary]\ninterval = "1s"\nlease_ttl = "5s"\n')
     env = cli_env(database_url=_url(engine), http_port=str(port), http_host="127.0.0.1")
@@ -160,16 +167,35 @@ def test_health_endpoints_and_metrics(engine: sa.Engine, tmp_path: Path) -> None
 
         assert wait_for(up, 30)
         assert httpx.get(base + "/readyz").status_code == 200
+        for path in ("/healthz", "/readyz"):
+            head = httpx.head(base + path)
+            assert head.status_code == 200 and head.content == b"", path
+        assert httpx.post(base + "/healthz").status_code == 405
         assert wait_for(
-            lambda: 'scrapesched_runs_total{job="canary",status="succeeded"}' in httpx.get(base + "/metrics").text, 20
+            lambda: 'scrapesched_runs_total{job_name="canary",status="succeeded"}' in httpx.get(base + "/metrics").text,
+            20,
         )
-        metrics = httpx.get(base + "/metrics").text
-        assert "scrapesched_run_duration_seconds_bucket" in metrics
-        assert 'scrapesched_last_success_timestamp_seconds{job="canary",shard=""}' in metrics
+        plain = httpx.get(base + "/metrics", headers={"Accept-Encoding": "identity"})
+        assert plain.headers["content-type"].startswith("text/plain")
+        metrics = plain.text
+        assert 'job="' not in metrics  # no label that Prometheus would rename to exported_job
+        assert 'scrapesched_run_duration_seconds_bucket{job_name="canary"' in metrics
+        assert 'scrapesched_last_success_timestamp_seconds{job_name="canary",shard="earlier"}' in metrics
+        assert 'scrapesched_last_success_timestamp_seconds{job_name="canary",shard=""}' in metrics
+        assert "scrapesched_freshness_up 1.0" in metrics
+        assert "process_resident_memory_bytes " in metrics and "python_info{" in metrics
+        assert 'scrapesched_build_info{python_version="' in metrics
+        assert "# TYPE scrapesched_runs_in_flight gauge" in metrics
+        asks = {"Accept": "application/openmetrics-text; version=1.0.0", "Accept-Encoding": "gzip"}
+        openmetrics = httpx.get(base + "/metrics", headers=asks)
+        assert openmetrics.headers["content-type"].startswith("application/openmetrics-text")
+        assert openmetrics.headers["content-encoding"] == "gzip"
+        assert openmetrics.text.rstrip().endswith("# EOF")  # httpx decoded the gzip body
+        with httpx.stream("GET", base + "/metrics", headers={"Accept-Encoding": "gzip"}) as raw:
+            assert gzip.decompress(b"".join(raw.iter_raw())).startswith(b"# HELP")
     finally:
         proc.terminate()
         assert proc.wait(timeout=30) == 0
-    time.sleep(0)
 
 
 def test_status_flags_a_shard_with_no_success_for_two_intervals(engine: sa.Engine, tmp_path: Path) -> None:
@@ -211,6 +237,6 @@ def test_status_flags_a_shard_with_no_success_for_two_intervals(engine: sa.Engin
             ],
         )
     result = run_cli("--config", str(config), "status", "--json", env=cli_env(database_url=_url(engine)))
-    stale = {r["shard"]: r["stale"] for r in json.loads(result.stdout)}
+    stale = {r["shard"]: r["stale"] for r in json.loads(result.stdout)["shards"]}
     assert stale == {"old": True, "fresh": False, "never": True}
     assert result.returncode == 1  # scripts can alert on it

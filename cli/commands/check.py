@@ -1,6 +1,6 @@
 """``scrapesched check``: seed 000's verification checklist as one command (schema at head, UNIQUE keys
-present, no duplicate natural keys, no run stuck past its lease, no stale shard). Exit 0 clean, 1 with
-problems; the checks themselves live in ``scheduler/checks.py`` and ``db/catalog.py``."""
+present, no duplicate natural keys, no run stuck past its lease, no stale shard, no silent replica). Exit 0
+clean, 1 with problems; the checks themselves live in ``scheduler/checks.py`` and ``db/catalog.py``."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from scrapesched.scheduler.checks import Report, run_checks
 from scrapesched.scheduler.plan import build_plan
 from scrapesched.scheduler.plugins import load_registry
 
-SUBJECTS = ("table", "key", "job", "shard")
+SUBJECTS = ("table", "key", "job", "shard", "replica")
 
 
 def _print(report: Report) -> None:
@@ -32,7 +32,7 @@ def _print(report: Report) -> None:
     if rows:
         table = Table("check", "table / job", "key / shard", "detail", box=None)
         for r in rows:
-            about = r.get("table", r.get("job")) or "-"
+            about = r.get("table", r.get("job", r.get("replica"))) or "-"
             table.add_row(r["check"], about, r.get("key", r.get("shard")) or "-", r["detail"])
         console.print(table)
     console.print(f"{'ok' if report.ok else f'{len(rows)} problem(s)'}; checked: {', '.join(report.checked)}")
@@ -43,7 +43,9 @@ def _print(report: Report) -> None:
 @click.pass_obj
 def command(app: App, as_json: bool) -> int:
     """Verify the database: schema at head, every UNIQUE key present, no duplicate natural keys, no run
-    stuck in running past its lease, no shard without a success for two intervals. Exit 0 clean, 1 not."""
+    stuck in running past its lease, no shard without a success for two intervals (paused ones excepted),
+    no replica gone silent in the last 24 h (not seen for three heartbeats, no clean stop). Exit 0 clean,
+    1 with problems."""
     plan = build_plan(app.require_settings(), load_registry())
     report = run_checks(app.engine(), plan)
     if as_json:

@@ -25,7 +25,7 @@ log = structlog.get_logger("run")
 @click.pass_obj
 def command(app: App, instance_id: str | None, allow_empty: bool) -> None:
     """Run the scheduler: every fire of every job shard runs once across all replicas."""
-    from scrapesched.cli.wiring import wired_runner
+    from scrapesched.cli.wiring import console_routes, wired_runner
     from scrapesched.db.migrate import require_head
     from scrapesched.scheduler.health import HealthServer
     from scrapesched.scheduler.metrics import Metrics
@@ -46,6 +46,7 @@ def command(app: App, instance_id: str | None, allow_empty: bool) -> None:
     engine = app.engine()
     require_head(engine)
     metrics = Metrics()
+    metrics.watch_freshness(engine)
     with wired_runner(app, metrics) as runner:  # the clients, built once; closed after the service stopped
         service = SchedulerService(engine, runner, plan, settings.max_concurrent)
         stop = threading.Event()
@@ -64,6 +65,7 @@ def command(app: App, instance_id: str | None, allow_empty: bool) -> None:
                 alive=lambda: None if service.alive() else "scheduler loop not running",
                 ready=lambda: _ready(app),
                 registry=metrics.registry,
+                routes=console_routes(app, plan),
             )
             health.start()
             log.info("http_listening", port=health.port)

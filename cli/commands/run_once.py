@@ -1,6 +1,7 @@
 """``scrapesched run-once JOB``: run one job now, through the same claim and lease path (trigger manual).
 
-Exit 0 on success, 1 if the job failed, 75 if another replica holds a shard's lease. SIGTERM or SIGINT
+Exit 0 on success, 1 if the job failed, 75 if another replica holds a shard's lease or a run was deferred
+(its rate-limit budget spent: the line says until when; the next run continues from its cursor). SIGTERM or SIGINT
 (Ctrl-C) cancels the running job the way ``run`` cancels at the end of its grace period: the run is recorded
 failed (``cancelled: interrupted by SIGTERM``), its lease is released at once, the remaining shards are not
 run, one line says so, and the exit status is 143 (SIGTERM) or 130 (SIGINT). A second signal ends the process
@@ -43,7 +44,8 @@ SIGNALS = (signal.SIGTERM, signal.SIGINT)  # exit 128 + the signal's number: 143
 POLL_S = 0.1  # how often the main thread looks for a signal while the job runs
 
 
-def _parse_params(pairs: tuple[str, ...]) -> dict[str, str]:
+def parse_params(pairs: tuple[str, ...]) -> dict[str, str]:
+    """``--param KEY=VALUE`` options as a dict (``trigger`` takes them too); a pair without ``=`` is exit 2."""
     out: dict[str, str] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
@@ -68,9 +70,7 @@ def command(app: App, job: str, shards: tuple[str, ...], params: tuple[str, ...]
     if job not in plan:
         raise ConfigError(f"unknown job {job!r} (known: {', '.join(sorted(plan))})")
     planned = plan[job]
-    given = _parse_params(params)
-    coerced = planned.spec.resolve_params(given)  # unknown or mistyped parameter: ConfigError, exit 2
-    run_params = {**planned.params, **{k: coerced[k] for k in given}}
+    run_params = planned.run_params(parse_params(params))  # unknown or mistyped parameter: ConfigError, exit 2
     targets = list(shards) or planned.shards
     engine = app.engine()
     require_head(engine)
@@ -87,10 +87,7 @@ def command(app: App, job: str, shards: tuple[str, ...], params: tuple[str, ...]
                 return runner.execute(planned, shard, now, Trigger.MANUAL, run_params)
 
             if sys.stdout.isatty():
-                from rich.console import Console
-
-                with Console().status(f"running {label} ..."):
-                    outcome = _run_cancellable(runner, execute, caught)
+                outcome = _with_progress_bar(runner, label, lambda: _run_cancellable(runner, execute, caught))
             else:
                 outcome = _run_cancellable(runner, execute, caught)
             if caught:
@@ -103,7 +100,7 @@ def command(app: App, job: str, shards: tuple[str, ...], params: tuple[str, ...]
             return 128 + caught[0].value
     if any(o.status == OutcomeStatus.FAILED for _, o in outcomes):
         return EXIT_FAILED
-    if any(o.status in (OutcomeStatus.BUSY, OutcomeStatus.LOST) for _, o in outcomes):
+    if any(o.status in (OutcomeStatus.BUSY, OutcomeStatus.LOST, OutcomeStatus.DEFERRED) for _, o in outcomes):
         return EXIT_BUSY
     return 0
 
@@ -128,6 +125,43 @@ def _signals_caught() -> Iterator[list[signal.Signals]]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _with_progress_bar(runner: Runner, label: str, run: Callable[[], Outcome]) -> Outcome:
+    """``run()`` under a rich progress display on the terminal: a spinner for the run, and a bar per stream
+    the job reports progress for (``RunContext.report_progress``: items done of GitHub's estimate)."""
+    import threading
+
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TaskID,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    done = threading.Event()
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), transient=True) as bars:
+        bars.add_task(f"running {label}", total=None)
+        tasks: dict[str, TaskID] = {}
+
+        def refresh() -> None:
+            while not done.wait(0.5):
+                for name, (count, total) in runner.running_progress().items():
+                    if name not in tasks:
+                        tasks[name] = bars.add_task(name, total=total)
+                    bars.update(tasks[name], completed=count, total=max(total, count) if total else None)
+
+        watcher = threading.Thread(target=refresh, daemon=True)
+        watcher.start()
+        try:
+            return run()
+        finally:
+            done.set()
+            watcher.join(timeout=2)
 
 
 def _run_cancellable(runner: Runner, execute: Callable[[], Outcome], caught: list[signal.Signals]) -> Outcome:

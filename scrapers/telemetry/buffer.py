@@ -272,3 +272,30 @@ def delete_flushes_before(conn: Connection, cutoff: datetime, limit: int) -> int
     """Delete up to ``limit`` of the oldest flush ids written before ``cutoff`` (for the ``retention`` job);
     a flush retried after that could be counted twice, so the retention is days, not seconds. Rows deleted."""
     return delete_before(conn, telemetry_flushes.c.flushed_at, cutoff, limit)
+
+
+@dataclass(frozen=True)
+class SummaryRow:
+    """One ``http_error_summary`` row: how often a host answered ``status_code`` (0: a transport failure
+    of ``error_type``)."""
+
+    host: str
+    status_code: int
+    error_type: str
+    count: int
+    first_seen: datetime
+    last_seen: datetime
+
+
+def summary_rows(conn: Connection, limit: int = 1000) -> list[SummaryRow]:
+    """The per-host HTTP summary (for the web console), by host then status; at most ``limit`` rows."""
+    t = http_error_summary
+    rows = conn.execute(
+        select(t.c.host, t.c.status_code, t.c.error_type, t.c.count.label("n"), t.c.first_seen, t.c.last_seen)
+        .order_by(t.c.host, t.c.status_code, t.c.error_type)
+        .limit(limit)
+    )
+    return [
+        SummaryRow(r.host, int(r.status_code), r.error_type or "", int(r.n), r.first_seen, r.last_seen)
+        for r in rows
+    ]

@@ -221,8 +221,11 @@ def _repo_comments(repo: Repo, params: Mapping[str, str]) -> list[IssueComment]:
     key = (repo.comment_rev, sort, direction if sort else "asc", None if since is None else since.isoformat())
     cached = repo.listings.get(key)
     if cached is None:
-        if len(repo.listings) > 16 or any(k[0] != repo.comment_rev for k in repo.listings):
-            repo.listings.clear()
+        stale = [k for k in repo.listings if k[0] != repo.comment_rev]
+        if len(repo.listings) - len(stale) > 16:  # many ``since`` values: drop those, keep the sorted feeds
+            stale += [k for k in repo.listings if k[0] == repo.comment_rev and k[1] != "all"]
+        for k in stale:
+            del repo.listings[k]
         cached = repo.listings[key] = _filtered(repo, sort, direction if sort else "asc", since)
     return cached
 
