@@ -317,3 +317,23 @@ def test_flaky_summary_matches_the_results_and_rerunning_changes_nothing(
     assert all(r[6] == pytest.approx(int(str(r[5])) / int(str(r[4]))) for r in first)
     ctx = runner.run("flaky_tests_summary", REPO)
     assert ctx.counters.rows_written == 0 and stored_flaky(engine, REPO) == first
+
+
+@REQUEST_COUNTS
+def test_more_comments_at_one_timestamp_than_a_page_are_all_read(
+    fake: FakeGitHub, runner: JobRunner, engine: sa.Engine
+) -> None:
+    """A group of comments sharing one ``updated_at`` second, larger than a page: the feed reads the group
+    again from its start in one larger page (page offsets would shift when one of the group is edited
+    meanwhile and skip its neighbour), and every LGTM of the group is stored."""
+    sync_all(runner)
+    number = next(iter(fake.truth(REPO).pr_states))
+    fake.advance(60)
+    for i in range(12):  # twelve LGTMs posted within one second
+        fake.add_comment(REPO, number, f"reviewer-{i:02d}", "LGTM")
+    fake.reset_requests()
+    sync_all(runner, per_page=5)
+    assert_matches_truth(engine, fake)
+    feed = [r.path for r in repo_requests(fake) if "/issues/comments?" in r.path]
+    assert any("per_page=10" in p or "per_page=15" in p for p in feed), feed
+    assert not any("page=" in p.replace("per_page=", "") for p in feed), "the group is read without page offsets"

@@ -69,6 +69,7 @@ LOOKAHEAD_PAGES = 1  # pull request pages fetched (with their reviews) ahead of 
 # SIGKILL loses at most the page being written and this one
 REFRESH_CHUNK = 50  # pull requests per transaction in pr_states_refresh
 FEED_SLACK = 50  # comments a pass may list before the feed's next pass starts later (a new URL)
+MAX_PER_PAGE = 100  # GitHub's largest per_page
 PAGE_SIZES = (100, 50, 25, 10, 5, 1)  # per_page after each 502/504/timeout (each divides the one before)
 GROW_AFTER = 5  # successful pages at one size before trying the next larger one
 UNAVAILABLE_TRIES = 8  # 502/504/timeouts in a row on one page before the run fails
@@ -278,7 +279,13 @@ class RepoSync:
                 params: dict[str, Any] = {"sort": "updated", "direction": "asc", "per_page": per_page}
                 if at is not None and at.year > 1970:  # GitHub answers since=1970 with an empty list
                     params["since"] = _wire(at)
-                if page > 1:
+                if page > 1 and per_page * page <= MAX_PER_PAGE:
+                    # More than a page at one timestamp: read the group again from its start in one larger
+                    # page. Page offsets would shift when a comment of the group is edited meanwhile (it moves
+                    # to a later timestamp) and skip its neighbour; only a group larger than GitHub's largest
+                    # page is walked by page number.
+                    params["per_page"] = per_page * page
+                elif page > 1:
                     params["page"] = page
                 return env.session.client.url(f"repos/{self.repo}/issues/comments", params)
 
