@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import shutil
 import signal
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,17 +27,12 @@ from scrapesched.db.clock import server_time
 from scrapesched.db.schema import http_error_summary, rate_limits
 from scrapesched.scheduler.plan import build_plan
 from scrapesched.scheduler.plugins import load_registry
+from scrapesched.testing.local_servers import free_port
 from scrapesched.testing.scratch import migrated_database
 
 CHROMIUM = "/usr/bin/chromium"
 TOKEN = "console-token-h6-planted-secret"
 CANARY = '[jobs.canary]\ninterval = "1s"\nlease_ttl = "3s"\nshards = ["a", "b"]\nparams = { seconds = %s }\n'
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _url(engine: sa.Engine) -> str:
@@ -76,7 +70,7 @@ def test_api_shows_what_real_replicas_did_and_refuses_writes_without_the_token(
 ) -> None:
     config = write_config(tmp_path / "c.toml", CANARY % "0.2")
     settings_ = _settings(backend, engine, redis_prefix)
-    writable, readonly = _free_port(), _free_port()
+    writable, readonly = free_port(), free_port()
     with engine.begin() as conn:  # what the GitHub client and the telemetry buffer record (their own tests)
         now = server_time(conn)
         conn.execute(rate_limits.insert(), [{"token_id": "t-1a2b", "resource": "core", "limit": 5000,
@@ -193,7 +187,7 @@ def test_page_in_a_browser_follows_a_dying_replica_and_pauses_a_job_with_the_tok
 
     config = write_config(tmp_path / "c.toml", CANARY % "4")  # long runs: a replica is always running one
     settings_ = _settings(backend, engine, redis_prefix)
-    writable, readonly = _free_port(), _free_port()
+    writable, readonly = free_port(), free_port()
     with fleet(tmp_path, **settings_) as f, sync_playwright() as pw:
         f.start("r0", config, extra_env=_console_env(writable, TOKEN))
         f.start("r1", config, extra_env=_console_env(readonly))

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import subprocess
 import tomllib
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ from packaging.requirements import Requirement
 from conftest import REPO_ROOT, cli_env, run_cli, scrapesched_cmd
 from replicas import wait_for, write_config
 from scrapesched.config.settings import CONFIG_ENV, ENV_PREFIX, SECRETS_DIR_ENV, environment_variables, load_settings
+from scrapesched.testing.local_servers import free_port
 
 DOCKERFILE = (REPO_ROOT / "Dockerfile").read_text()
 PYPROJECT = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
@@ -291,17 +291,11 @@ def test_promql_metric_names_are_found() -> None:
     assert promql_metric_names(expr) == {"x_bucket", "y"}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def live_metrics(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The /metrics text of a real replica that has run the canary."""
     tmp = tmp_path_factory.mktemp("replica")
-    port = _free_port()
+    port = free_port()
     env = cli_env(database_url=f"sqlite:///{tmp / 'r.db'}", http_port=str(port), http_host="127.0.0.1")
     assert run_cli("migrate", env=env).returncode == 0
     config = write_config(tmp / "c.toml", '[jobs.canary]\ninterval = "1s"\n')

@@ -20,7 +20,7 @@ import pymysql
 import pytest
 import redis
 import sqlalchemy as sa
-from lock_helpers import SERVER_ENVS, WORKER, LockEnv, RedisServer, closed_port, lock_env, silent_server, unique_name
+from lock_helpers import SERVER_ENVS, WORKER, LockEnv, closed_port, lock_env, silent_server, unique_name
 from sqlalchemy.engine import make_url
 from test_locks_fencing import results, stored, write
 
@@ -29,6 +29,7 @@ from scrapesched import locks
 from scrapesched.db.engine import create_engine
 from scrapesched.locks.mysql import MySQLBackend
 from scrapesched.locks.postgres import PostgresBackend, lock_ids
+from scrapesched.testing.local_servers import RedisServer
 
 BOUND_S = 5.5  # an acquire against a dead or hung server must fail within ~5 s
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import sqlalchemy as sa
 
 from conftest import cli_env, run_cli, scrapesched_cmd
 from replicas import canary_rows, runs_of, wait_for, write_config
+from scrapesched.testing.local_servers import free_port
 
 
 def _url(engine: sa.Engine) -> str:
@@ -132,12 +132,6 @@ def test_status_reports_last_success_and_staleness(engine: sa.Engine, tmp_path: 
     assert row["stale"] is False and result.returncode == 0
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_health_endpoints_and_metrics(engine: sa.Engine, tmp_path: Path) -> None:
     """The probes answer GET and HEAD; /metrics names the app's job `job_name` (Prometheus owns `job`), carries
     the process collectors and the build info, negotiates OpenMetrics and gzip, and reads the last success
@@ -147,7 +141,7 @@ def test_health_endpoints_and_metrics(engine: sa.Engine, tmp_path: Path) -> None
 
     env = cli_env(database_url=_url(engine))
     assert run_cli("run-once", "canary", "--shard", "earlier", env=env).returncode == 0  # before the replica
-    port = _free_port()
+    port = free_port()
     config = write_config(tmp_path / "c.toml", '[jobs.canary]\ninterval = "1s"\nlease_ttl = "5s"\n')
     env = cli_env(database_url=_url(engine), http_port=str(port), http_host="127.0.0.1")
     proc = subprocess.Popen(

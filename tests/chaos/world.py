@@ -8,22 +8,18 @@ its own, so the fake's request log says which process asked what.
 
 from __future__ import annotations
 
-import contextlib
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import redis
 import sqlalchemy as sa
 
 from scrapesched.db.engine import connect_engine
 from scrapesched.db.migrate import upgrade
 from scrapesched.testing.fake_github import FakeGitHub
 from scrapesched.testing.fleet import Fleet, Replica, replica_env
+from scrapesched.testing.local_servers import RedisServer
 from scrapesched.testing.scratch import ServerUrls, create_scratch, drop_scratch
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -36,11 +32,6 @@ GITHUB_JOBS = ("github_prs", "pr_states_refresh", "flaky_tests_summary")
 LOCKS = ("redis", "table", "mysql", "postgres")
 DATABASES = ("mariadb", "postgres")
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def token_for(n: int) -> str:
@@ -62,46 +53,6 @@ def config_toml() -> str:
             "recover = true" + (f"\nparams = {params[job]}" if job in params else "")
         )
     return "\n".join(out) + "\n"
-
-
-class RedisServer:
-    """A ``redis-server`` of the run's own on a free port, without persistence (a restart loses every key)."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.port = free_port()
-        self.workdir = workdir
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        with (self.workdir / "redis.log").open("ab") as out:
-            self.proc = subprocess.Popen(
-                ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                 "--dir", str(self.workdir)],
-                stdout=out, stderr=subprocess.STDOUT,
-            )
-        client = redis.Redis(port=self.port, socket_connect_timeout=0.5)
-        try:
-            for _ in range(100):
-                with contextlib.suppress(redis.RedisError):
-                    if client.ping():
-                        return
-                time.sleep(0.05)
-        finally:
-            client.close()
-        raise RuntimeError(f"redis-server on port {self.port} did not start")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
 
 
 @dataclass
@@ -205,4 +156,4 @@ def world(
     finally:
         fake.stop()
         if redis_server is not None:
-            redis_server.stop()
+            redis_server.kill()

@@ -8,9 +8,7 @@ MariaDB, PostgreSQL and Redis without seeing each other.
 from __future__ import annotations
 
 import contextlib
-import shutil
 import socket
-import subprocess
 import threading
 import time
 import uuid
@@ -18,13 +16,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import redis
 import sqlalchemy as sa
 
 from conftest import REPO_ROOT, SERVERS
 from scrapesched import locks
 from scrapesched.db.engine import connect_engine
 from scrapesched.db.schema import leases
+from scrapesched.testing.local_servers import free_port
 from scrapesched.testing.scratch import scratch_database
 
 # Lock backend -> database that keeps its tokens (and, for ``table``, its leases).
@@ -93,64 +91,6 @@ def overlaps(intervals: list[Interval]) -> list[tuple[Interval, Interval]]:
         if latest is None or interval[1] > latest[1]:
             latest = interval
     return found
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class RedisServer:
-    """A redis-server of this test alone (no persistence), so it can be flushed, killed and restarted."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.port = free_port()
-        self.workdir = workdir
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def client(self) -> redis.Redis:
-        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=2)
-
-    def start(self) -> None:
-        binary = shutil.which("redis-server") or "redis-server"
-        self.proc = subprocess.Popen(
-            [
-                binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.workdir),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                if self.client().ping():
-                    return
-            except redis.RedisError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.02)
-
-    def kill(self) -> None:
-        """SIGKILL: every key is gone, like a restart without persistence."""
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-            self.proc = None
 
 
 @contextlib.contextmanager
