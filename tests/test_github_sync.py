@@ -18,6 +18,7 @@ from scrapesched.db.schema import (
     pr_states,
     scrape_cursors,
 )
+from scrapesched.scrapers.github.cursors import COMMENTS, read_cursor
 from scrapesched.scrapers.github.errors import GitHubBadResponse
 from scrapesched.scrapers.github.write import BundleWriter, PrBundle
 from scrapesched.testing.fake_github import TRILLIAN_BOT, CodecovSpec, FakeGitHub, RequestRecord
@@ -337,3 +338,30 @@ def test_more_comments_at_one_timestamp_than_a_page_are_all_read(
     feed = [r.path for r in repo_requests(fake) if "/issues/comments?" in r.path]
     assert any("per_page=10" in p or "per_page=15" in p for p in feed), feed
     assert not any("page=" in p.replace("per_page=", "") for p in feed), "the group is read without page offsets"
+
+
+@REQUEST_COUNTS
+def test_comment_after_a_full_feed_page_answered_304_is_read(
+    fake: FakeGitHub, runner: JobRunner, engine: sa.Engine
+) -> None:
+    """The feed lists oldest first, so it grows at its end: a full first page answered 304 (its body
+    unchanged) may have gained a next page since its Link header was stored. Seen in the chaos suite as an
+    LGTM, a Codecov report and a Trillian result never stored."""
+    sync_all(runner, per_page=100)
+    runner.run("github_prs", REPO)  # the feed moves to its since= URL
+    number = max(fake.truth(REPO).pr_states)
+    fake.advance(10)
+    fake.add_comment(REPO, number, "carol-qa", "Rebased.")
+    since = read_cursor(engine, REPO, COMMENTS).since
+    assert since is not None
+    listed = sum(c.updated_at >= since for c in fake.repo_state(REPO).comments.values())
+    runner.run("github_prs", REPO, per_page=listed)  # exactly one full page at since=, no next page
+    fake.advance(10)
+    fake.add_comment(REPO, number, "ivan-z", "LGTM")
+    runner.run("github_prs", REPO, per_page=listed)
+    assert differences(engine, fake.truth(REPO), REPO) == []
+    runner.run("github_prs", REPO, per_page=listed)  # the probe after the last full page gets its validator
+    fake.reset_requests()
+    ctx = runner.run("github_prs", REPO, per_page=listed)  # nothing changed: all 304 again
+    assert ctx.counters.requests == ctx.counters.not_modified
+    assert ctx.counters.rows_written == 0

@@ -304,7 +304,10 @@ class RepoSync:
                     self.stats.comments += 1
             done += len(items)
             last = parse_time(items[-1].get("updated_at")) if items else None
-            finished = fetched.next_url is None or len(items) < per_page
+            # The feed grows at its end: a full page answered 304 (its body unchanged) may have gained a next
+            # page since its stored Link said it had none, so only a 200's Link or a short page ends the pass.
+            full = len(items) >= per_page
+            finished = not full or (fetched.next_url is None and not fetched.not_modified)
             if finished:
                 high = max((t for t in (high, last) if t is not None), default=None)
                 since = start
@@ -315,8 +318,9 @@ class RepoSync:
                 after = Cursor(high_water=high, since=start, at=last, page=1, done=done, total=total, in_pass=True)
             else:  # a whole page at one timestamp: the next page of the same since
                 after = Cursor(high_water=high, since=start, at=at, page=page + 1, done=done, total=total, in_pass=True)
-            # Only the pass's first URL is asked again by later runs: only its validator is worth storing.
-            rows = [fetched.etag_row] if fetched.etag_row is not None and at == start and page == 1 else []
+            # Later runs ask again only for the URLs of a pass that ends with at most FEED_SLACK comments (a
+            # longer pass moves the next one's ``since``): only their validators are worth storing.
+            rows = [fetched.etag_row] if fetched.etag_row is not None and done <= FEED_SLACK else []
             if facts or rows or after != cursor:
                 self._write_feed(facts, rows, after, done, total)
             cursor = after

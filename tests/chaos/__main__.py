@@ -92,6 +92,17 @@ def stop_fleet(w: World) -> dict[str, int | None]:
     return exits
 
 
+def write_diagnostics(w: World, log: FaultLog, path: Path) -> None:
+    """What a failed run needs to be explained: the fake's mutations (with its clock) and every request of
+    the comment feeds and pull request lists, in order."""
+    lines = ["# mutations of the fake", *log.changes, "", "# list requests (wall time, status, path)"]
+    t0 = w.fake.requests[0].at if w.fake.requests else 0.0
+    for rec in w.fake.requests:
+        if "/comments" in rec.path or rec.path.split("?")[0].endswith("/pulls"):
+            lines.append(f"{rec.at - t0:8.2f} {rec.status} {'C' if rec.conditional else '-'} {rec.token} {rec.path}")
+    path.write_text("\n".join(lines) + "\n")
+
+
 def run(args: argparse.Namespace, workdir: Path) -> int:
     rng = random.Random(args.seed)
     print(f"chaos: {args.replicas} replicas, {args.seconds:g} s of faults, seed {args.seed}, "
@@ -149,6 +160,9 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
         for check in checks:
             print(check.show())
         ok = all(c.ok for c in checks)
+        if not ok:
+            write_diagnostics(w, log, workdir / "diagnostics.txt")
+            print(f"diagnostics (the fake's mutations and comment-feed requests): {workdir / 'diagnostics.txt'}")
         print(f"\nchaos {'PASSED' if ok else 'FAILED'}: seed {args.seed}, {args.db} + {args.lock}, "
               f"{args.replicas} replicas, {args.seconds:g} s")
         return 0 if ok else 1

@@ -57,6 +57,10 @@ class FaultLog:
     held: list[HeldRun] = field(default_factory=list)
     mutations: int = 0
     double_running: list[str] = field(default_factory=list)
+    changes: list[str] = field(default_factory=list)  # the fake's mutations, for the diagnostics file
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
 
     def note(self, kind: str, detail: str) -> None:
         self.counts[kind] += 1
@@ -283,3 +287,5 @@ class Injector:
     def mutate(self) -> None:
         changed = self.w.fake.mutate_random(self.rng.randint(1, 4), self.rng)
         self.log.mutations += len(changed)
+        self.log.changes += [f"[{self.log.elapsed():7.2f}s] fake clock {self.w.fake.now.isoformat()}: {c}"
+                             for c in changed]
