@@ -66,6 +66,26 @@ def test_cold_sync_under_a_page_depth_limit_equals_the_truth_and_fills_test_fail
         assert all(r.failure_type in ("Failure", "Error") and "Trillian run tid-" in r.message for r in rows)
 
 
+def test_cold_sync_deeper_than_twice_the_page_depth_limit_walks_the_middle_by_since(engine: sa.Engine) -> None:
+    """Newest first reaches 10 pull requests, oldest first 10 more; the 20 in between are reached through
+    ``/issues?sort=updated&direction=asc&since=`` (never deep) and one ``pulls/{n}`` each."""
+    with FakeGitHub.seeded(repos=[REPO], prs_per_repo=40, seed=32, page_limit=2) as fake, job_runner(
+        github_settings(fake, [REPO]), engine
+    ) as runner:
+        runner.run("github_prs", REPO, per_page=5)
+        assert_truth(engine, fake)
+        issues = requests_of(fake, "/issues?")
+        assert issues and all(r.status == 200 for r in issues)
+        assert not any("page=" in r.path.replace("per_page=", "") for r in issues), "never deep"
+        singles = [r for r in requests_of(fake) if r.path.split("?")[0].rsplit("/", 2)[-2] == "pulls"]
+        assert 20 <= len(singles) <= 22  # the middle band, fetched one by one
+        fake.reset_requests()
+        runner.run("github_prs", REPO, per_page=5)  # an incremental run never walks the band again
+        assert not requests_of(fake, "/issues?")
+        assert [r.path for r in requests_of(fake, "/pulls?")] == [requests_of(fake, "/pulls?")[0].path]
+        assert requests_of(fake, "/pulls?")[0].status == 304
+
+
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 def test_a_budget_that_runs_out_three_times_defers_and_resumes_to_the_truth(engine: sa.Engine) -> None:
     with FakeGitHub.seeded(
@@ -90,6 +110,29 @@ def test_a_budget_that_runs_out_three_times_defers_and_resumes_to_the_truth(engi
             if r.counted and r.status == 200:
                 asked[r.path] = asked.get(r.path, 0) + 1
         assert sum(n - 1 for n in asked.values()) <= 6 * len(deferred)
+
+
+@SQLITE_ONLY
+def test_a_budget_that_runs_out_inside_the_issue_walk_resumes_there(engine: sa.Engine) -> None:
+    with FakeGitHub.seeded(
+        repos=[REPO], prs_per_repo=30, seed=33, page_limit=2, rate_limit=25, rate_limit_window=2.0
+    ) as fake, job_runner(github_settings(fake, [REPO], max_wait=0.2), engine) as runner:
+        deferred_in_walk = 0
+        for _ in range(40):
+            try:
+                runner.run("github_prs", REPO, per_page=5)
+                break
+            except GitHubRateLimited:
+                with engine.connect() as conn:
+                    state = conn.execute(sa.select(scrape_cursors.c.state).where(
+                        scrape_cursors.c.repo == REPO, scrape_cursors.c.stream == "pulls")).scalar()
+                deferred_in_walk += bool(state and '"mode": "issues"' in state)
+                while fake.rate_limit_status(TOKEN).remaining == 0:
+                    time.sleep(0.2)
+        assert deferred_in_walk >= 1
+        assert_truth(engine, fake)
+        walked = [r.path for r in requests_of(fake, "/issues?") if r.status == 200]
+        assert len(walked) - len(set(walked)) <= 2 * deferred_in_walk  # at most the page in flight and the one ahead
 
 
 @SQLITE_ONLY

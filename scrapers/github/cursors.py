@@ -9,7 +9,8 @@ Streams:
   completed pass; during a pass ``top``/``floor`` bound it and ``next`` is the URL of the next page (its
   ``page``/``per_page`` give the offset, so a smaller page size continues at the same item). When GitHub
   refuses a deep page (422), the rest of the pass walks ``direction=asc`` from the oldest up to ``boundary``
-  (``mode`` ``asc``).
+  (``mode`` ``asc``); if that is refused too, the band in between is walked through
+  ``/issues?sort=updated&direction=asc&since=`` (``mode`` ``issues``, position ``at``/``page`` as the feed's).
 - ``comments``: ``GET /repos/{r}/issues/comments?sort=updated&direction=asc&since=S``, oldest first, never
   deep: each page restarts at ``since`` = the last ``updated_at`` it listed (``page`` > 1 only while a
   whole page shares one timestamp). ``high_water`` is the newest ``updated_at`` written by a completed

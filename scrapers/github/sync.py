@@ -9,7 +9,10 @@ ones (``pr_states_refresh``).
    ``updated_at`` moved (or that is new) gets its reviews fetched (a few pages ahead, in worker threads);
    one whose labels differ from the stored ones is rewritten too. A page is written as soon as its reviews
    are in, so a cold sync stores pull requests from its first seconds on. If GitHub refuses a deep page
-   (422), the rest of the pass walks the list oldest first (``direction=asc``) up to where it stopped.
+   (422), the rest of the pass walks the list oldest first (``direction=asc``) up to where it stopped; if
+   that is refused too (a repository deeper than twice the limit), the band between the two walks is read
+   through ``GET /repos/{r}/issues?state=all&sort=updated&direction=asc&since=S`` (never deep, like the
+   comment feed), its pull requests fetched one by one (``GET /repos/{r}/pulls/{n}``).
 2. The comment feed, ``GET /repos/{r}/issues/comments?sort=updated&direction=asc&since=S``, oldest first
    and never deep: each page restarts at ``since`` = the last ``updated_at`` it listed. Each page's
    comments are classified (LGTM, Codecov, Trillian) and written with the feed's cursor; a comment edited
@@ -208,6 +211,7 @@ class RepoSync:
         self.stats = SyncStats()
         self.progress = Progress(env)
         self._written = Cursor()  # the pulls cursor as last stored
+        self._listed: dict[int, datetime | None] = {}  # pull requests this pass planned, by updated_at
         self._abort = threading.Event()
 
     # ---- run ---------------------------------------------------------------------------------------
@@ -346,6 +350,42 @@ class RepoSync:
 
     # ---- pull requests -----------------------------------------------------------------------------
 
+    def _issues_url(self, at: datetime | None, per_page: int, page: int) -> str:
+        """The issue list (pull requests included) oldest first from ``at``: the band between the two walks."""
+        params: dict[str, Any] = {"state": "all", "sort": "updated", "direction": "asc", "per_page": per_page}
+        if at is not None and at.year > 1970:
+            params["since"] = _wire(at)
+        if page > 1 and per_page * page <= MAX_PER_PAGE:  # a whole page at one timestamp: see the feed
+            params["per_page"] = per_page * page
+        elif page > 1:
+            params["page"] = page
+        return self.env.session.client.url(f"repos/{self.repo}/issues", params)
+
+    def _band_pulls(self, issues: list[dict[str, Any]], pool: ThreadPoolExecutor) -> list[dict[str, Any]]:
+        """The pull requests among ``issues`` that moved (or whose labels differ), fetched one by one."""
+        stored, labels = self._stored([int(i["number"]) for i in issues])
+        wanted = []
+        for issue in issues:
+            number, ours = int(issue["number"]), parse_time(issue.get("updated_at"))
+            theirs = stored.get(number)
+            if number in self._listed and (ours is None or (self._listed[number] or ours) >= ours):
+                continue  # listed by this pass already (its page may not be written yet)
+            moved = theirs is None or (ours is not None and ours > theirs)
+            if moved or label_names(issue) != labels.get(number, set()):
+                wanted.append(number)
+
+        def one(number: int) -> dict[str, Any]:
+            if self._abort.is_set():
+                raise RunCancelled("the other stream of the sync failed")
+            self.env.check()
+            data = self.env.session.get(self.env.session.client.url(f"repos/{self.repo}/pulls/{number}", {})).data
+            if not isinstance(data, dict):
+                raise GitHubBadResponse(f"{describe_request('GET', f'pulls/{number}')}: expected a JSON object")
+            return data
+
+        futures = [pool.submit(one, n) for n in wanted]
+        return [f.result() for f in futures]
+
     def _pulls_url(self, direction: str, per_page: int, page: int) -> str:
         params: dict[str, Any] = {"state": "all", "sort": "updated", "direction": direction, "per_page": per_page}
         if page > 1:
@@ -361,8 +401,10 @@ class RepoSync:
             cursor = Cursor(high_water=cursor.high_water)
         size = PageSize(env.per_page)
         mode, boundary, done, total = "desc", None, 0, None
+        at, page = None, 1  # the issue walk's position (mode "issues")
         if cursor.resuming and cursor.next_url:
             top, floor, mode, boundary = cursor.top, cursor.floor, cursor.mode, cursor.boundary
+            at, page = cursor.at, cursor.page
             offset = ((query_int(cursor.next_url, "page") or 1) - 1) * (query_int(cursor.next_url, "per_page") or 30)
             done, total = cursor.done, cursor.total
             log.info("github_pulls_resume", repo=self.repo, offset=offset, mode=mode)
@@ -370,10 +412,22 @@ class RepoSync:
             top, floor = None, (cursor.high_water - env.overlap if cursor.high_water else None)
             offset = 0
         last_seen: datetime | None = None
+        asc_last: datetime | None = None  # the newest updated_at the oldest-first walk listed
         pending: deque[_Page] = deque()
         failure: BaseException | None = None
         try:
             while True:
+                if mode == "issues":
+                    planned, stop = self._issues_page(size, cursor, top, floor, boundary, at, page, done, total, pool)
+                    done, at, page = planned.done, planned.cursor.at, planned.cursor.page
+                    pending.append(planned)
+                    self.stats.pages += 1
+                    while len(pending) > LOOKAHEAD_PAGES:
+                        self._commit(pending.popleft())
+                    if stop:
+                        break
+                    continue
+
                 def url_for(per_page: int, mode: str = mode, offset: int = offset) -> str:
                     return self._pulls_url(mode, per_page, offset // per_page + 1)
 
@@ -383,11 +437,13 @@ class RepoSync:
                 try:
                     fetched = self._fetch(size, url_for, after_page)
                 except GitHubUnprocessable:
-                    if mode != "desc" or offset == 0:
+                    if offset == 0:
                         raise
-                    # GitHub serves this list only so deep: walk the rest oldest first, up to where we are.
-                    log.warning("github_pulls_depth_limit", repo=self.repo, offset=offset)
-                    mode, boundary, offset = "asc", last_seen or top, 0
+                    log.warning("github_pulls_depth_limit", repo=self.repo, offset=offset, mode=mode)
+                    if mode == "desc":  # GitHub serves this list only so deep: walk the rest oldest first
+                        mode, boundary, offset = "asc", last_seen or top, 0
+                    else:  # and that only so deep too: the band in between through the issue list
+                        mode, at, page = "issues", asc_last, 1
                     continue
                 per_page = query_int(fetched.url, "per_page") or size.current
                 page_start = ((query_int(fetched.url, "page") or 1) - 1) * per_page
@@ -406,6 +462,7 @@ class RepoSync:
                     last_seen = parse_time(items[-1].get("updated_at")) if items else last_seen
                     stop = stop or (floor is not None and last_seen is not None and last_seen < floor)
                 else:
+                    asc_last = parse_time(raw[-1].get("updated_at")) if raw else asc_last
                     older = [
                         p for p in items
                         if boundary is None or (parse_time(p.get("updated_at")) or boundary) <= boundary
@@ -441,6 +498,44 @@ class RepoSync:
         if failure is not None:
             raise failure
 
+    def _issues_page(
+        self, size: PageSize, cursor: Cursor, top: datetime | None, floor: datetime | None,
+        boundary: datetime | None, at: datetime | None, page: int, done: int, total: int | None,
+        pool: ThreadPoolExecutor,
+    ) -> tuple[_Page, bool]:
+        """One page of the issue walk (mode ``issues``) planned for writing, and whether the walk ends."""
+
+        def url_for(per_page: int) -> str:
+            return self._issues_url(at, per_page, page)
+
+        fetched = self._fetch(size, url_for)
+        per_page = query_int(fetched.url, "per_page") or size.current
+        raw = _items(fetched)
+        last = parse_time(raw[-1].get("updated_at")) if raw else None
+        band = [
+            i for i in raw
+            if i.get("pull_request") is not None
+            and (boundary is None or (parse_time(i.get("updated_at")) or boundary) <= boundary)
+        ]
+        done += len(band)
+        # Oldest first, so it grows at its end: only a 200's Link or a short page ends it (as the feed).
+        full = len(raw) >= per_page
+        stop = (not full or (fetched.next_url is None and not fetched.not_modified)
+                or (boundary is not None and last is not None and last > boundary))
+        if stop:
+            high = max((t for t in (cursor.high_water, top) if t is not None), default=None)
+            after = Cursor(high_water=high)
+        else:
+            at, page = (last, 1) if last is not None and (at is None or last > at) else (at, page + 1)
+            after = Cursor(
+                high_water=cursor.high_water, top=top, floor=floor, next_url=self._issues_url(at, size.current, page),
+                mode="issues", boundary=boundary, at=at, page=page, done=done, total=total, in_pass=True,
+            )
+        pulls = [] if fetched.not_modified else self._band_pulls(band, pool)
+        planned = self._plan_page(fetched, pulls, floor, after, pool)
+        planned.done, planned.total = done, total
+        return planned, stop
+
     def _plan_page(
         self, page: Fetched, items: list[dict[str, Any]], floor: datetime | None, done: Cursor, pool: ThreadPoolExecutor
     ) -> _Page:
@@ -449,6 +544,7 @@ class RepoSync:
         if page.not_modified:
             return planned  # written with this validator by an earlier run
         window = [p for p in items if floor is None or (parse_time(p.get("updated_at")) or floor) >= floor]
+        self._listed.update((int(p["number"]), parse_time(p.get("updated_at"))) for p in window)
         stored, labels = self._stored([int(p["number"]) for p in window])
         moved: list[int] = []
         for pull in window:
