@@ -346,12 +346,16 @@ def cloudstack(args: argparse.Namespace) -> int:
     )
     command = [*scrapesched_command(), "run-once", "github_prs"]
 
+    deferred: list[str] = []  # runs that ended ``deferred`` because the budget was spent
+
     def run_replica(name: str) -> tuple[int, float]:
         t0 = time.perf_counter()
         while True:  # 75: the killed replica's lease has not run out yet, or the run was deferred
             done = subprocess.run(command, env={**env, "SCRAPESCHED_INSTANCE_ID": name}, capture_output=True,
                                   text=True, check=False)
             print(f"{name}: exit {done.returncode}: {done.stdout.strip()[-300:]}", file=sys.stderr, flush=True)
+            if done.returncode == 75 and "deferred" in done.stdout + done.stderr:
+                deferred.append(name)
             if done.returncode not in (0, 75):
                 print(done.stderr[-3000:], file=sys.stderr, flush=True)
             if done.returncode != 75:
@@ -414,6 +418,8 @@ def cloudstack(args: argparse.Namespace) -> int:
          "<= 1.1 x minimum", ratio <= 1.1),
         ("all requests (incl. 304s, 422s, 502s)", f"{len(log):,}", "", True),
         ("budget windows used", str(windows), "", True),
+        ("runs ended deferred (budget spent), continued by the next run", str(len(deferred)), "", True),
+        ("answers 403 rate limit exceeded", str(sum(1 for r in log if r[1] == 403)), "", True),
         ("list pages asked again after the SIGKILL", f"{len(repeated_pages)}", "<= 1 per stream",
          len(repeated_pages) <= 2),
         ("review lists asked again after the SIGKILL", str(repeated_reviews), "<= one page's + in flight",
