@@ -1,32 +1,26 @@
 """The ``scrapesched`` command line: the root group, and ``main`` that turns errors into one line.
 
-Commands live one per module in ``scheduler/commands/``; each module exports ``command``. Adding a command
-is adding a module. Only ``main`` prints errors and chooses exit statuses; everything below it raises.
+Commands live one per module in ``cli/commands/``; each module exports ``command``. Adding a command
+is adding a module. The root group imports a command's module only when it is used (``LazyGroup``), so
+start-up costs only what the command needs: ``--help`` loads neither pydantic nor SQLAlchemy, ``jobs`` and
+``status`` no job module. Only ``main`` prints errors and chooses exit statuses; everything below it raises.
 """
 
 from __future__ import annotations
 
 import sys
-from importlib.metadata import PackageNotFoundError, version
 
 import click
 
 from scrapesched.cli.app import App, secrets_of
-from scrapesched.cli.commands import all_commands
+from scrapesched.cli.commands import LazyGroup
 from scrapesched.config.errors import ScrapeschedError
 
 EXIT_INTERNAL = 70
 
 
-def _version() -> str:
-    try:
-        return version("scrapesched")
-    except PackageNotFoundError:  # pragma: no cover - running from a checkout without install
-        return "0+unknown"
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(_version(), "--version", "-V", prog_name="scrapesched")
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(None, "--version", "-V", package_name="scrapesched", prog_name="scrapesched")
 @click.option(
     "--config",
     "config_file",
@@ -55,10 +49,6 @@ def cli(ctx: click.Context, config_file: str | None, log_level: str | None) -> N
         app.redactor.add(secret)
     configure_logging(settings.log_level, settings.log_format, app.redactor)
     ctx.call_on_close(app.close)
-
-
-for _command in all_commands():
-    cli.add_command(_command)
 
 
 def main(argv: list[str] | None = None) -> int:

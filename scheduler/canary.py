@@ -58,7 +58,7 @@ def run(ctx: RunContext) -> None:
 
 SPEC = JobSpec(
     name="canary",
-    run=run,
+    run="scrapesched.scheduler.canary:run",
     description="Records its run and sleeps: checks a deployment end to end.",
     interval=60.0,
     lease_ttl=30.0,

@@ -4,13 +4,20 @@ Jobs are plain functions ``run(ctx: RunContext) -> None``; they report counters 
 write through ``ctx.transaction`` (a fenced, retried transaction). The scheduler core only knows this
 interface; concrete jobs (canary, GitHub, telemetry, retention) are plug-ins, found through the entry-point
 group ``scrapesched.jobs`` by ``scheduler.plugins.load_registry``.
+
+A ``JobSpec`` names its function as a ``"module:function"`` string, imported when the job first runs
+(``JobSpec.function``): listing jobs, building the plan and ``status`` never import a job's module and what
+it needs (the GitHub client, httpx). ``scrapesched run`` resolves every function at start-up, so a job whose
+module fails to import stops the replica there, never at its first fire.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from functools import cache
+from typing import TYPE_CHECKING, Any, cast
 
 from scrapesched.config.errors import ConfigError
 
@@ -23,6 +30,23 @@ JobFunction = Callable[["RunContext[Any]"], None]
 ShardLister = Callable[["Settings"], list[str]]
 
 DEFAULT_SHARD = ""
+
+
+@cache
+def _import_function(job: str, target: str) -> JobFunction:
+    module_name, _, attr = target.partition(":")
+    if not module_name or not attr:
+        raise ConfigError(f"job {job}: run = {target!r} is not 'module:function'")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:  # ImportError, or anything the module raises while it is imported
+        first_line = (str(exc).strip().splitlines() or [""])[0]
+        why = f"{type(exc).__name__}: {first_line}" if first_line else type(exc).__name__
+        raise ConfigError(f"job {job}: module {module_name} of run = {target!r} failed to import: {why}") from exc
+    function = getattr(module, attr, None)
+    if not callable(function):
+        raise ConfigError(f"job {job}: run = {target!r}: module {module_name} has no function {attr!r}")
+    return cast(JobFunction, function)
 
 
 def single_shard(_settings: Settings) -> list[str]:
@@ -62,13 +86,18 @@ class JobSpec:
     """A job as the code defines it; the TOML ``[jobs.NAME]`` table may override its schedule and shards."""
 
     name: str
-    run: JobFunction
+    run: str
+    """The job's function as ``"module:function"``, imported by ``function()`` when the job first runs."""
     description: str
     cron: str | None = None
     interval: float | None = None
     lease_ttl: float = 120.0
     shards: ShardLister = single_shard
     params: Mapping[str, Param] = field(default_factory=dict)
+
+    def function(self) -> JobFunction:
+        """The function ``run`` names, imported once; ConfigError naming the job when it cannot be."""
+        return _import_function(self.name, self.run)
 
     def resolve_params(self, given: Mapping[str, Any]) -> dict[str, Any]:
         """Defaults overlaid with ``given``; an unknown parameter is a ConfigError naming it."""

@@ -223,7 +223,7 @@ class Runner:
                 raise RunCancelled("run was taken over before it started")
             beat.start()
             log.info("run_started")
-            planned.spec.run(ctx)
+            planned.spec.function()(ctx)
             status = RunStatus.SUCCEEDED
         except RunDeferred as exc:  # a budget is spent: the job saved its cursor, the next fire continues
             status, error = RunStatus.DEFERRED, self.redactor(str(exc))

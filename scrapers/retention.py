@@ -19,7 +19,6 @@ from sqlalchemy import Connection
 from scrapesched.config.retention_settings import RetentionSettings
 from scrapesched.db.clock import server_time
 from scrapesched.scheduler.context import RunContext
-from scrapesched.scheduler.registry import JobSpec
 from scrapesched.scheduler.runs import delete_finished_before
 from scrapesched.scrapers.github.etags import delete_unused_before
 from scrapesched.scrapers.telemetry.buffer import delete_flushes_before
@@ -82,15 +81,3 @@ def run_retention(ctx: RunContext) -> None:
         deleted[pruned.table] = delete_older(ctx, pruned, cutoff, settings.batch_size, last=pruned is PRUNED[-1])
         cutoffs[pruned.table] = cutoff.isoformat()
     ctx.log.info("retention_deleted", total=sum(deleted.values()), deleted=deleted, cutoffs=cutoffs)
-
-
-RETENTION = JobSpec(
-    name="retention",
-    run=run_retention,
-    description="Deletes samples, rollups, job runs and ETags past their retention, in bounded batches.",
-    interval=3600.0,
-    lease_ttl=600.0,
-)
-
-# This module's jobs (each also an entry point of ``scrapesched.jobs`` in pyproject.toml).
-SPECS: list[JobSpec] = [RETENTION]

@@ -72,7 +72,7 @@ def test_a_job_of_another_distribution_is_listed_with_where_it_comes_from(tmp_pa
         "from scrapesched.scheduler.registry import JobSpec\n"
         "def run(ctx):\n"
         "    ctx.log.info('hello')\n"
-        "SPEC = JobSpec(name='hello', run=run, description='Says hello.', interval=30.0)\n"
+        "SPEC = JobSpec(name='hello', run='hellojobs_module:run', description='Says hello.', interval=30.0)\n"
     )
     site = fake_distribution(tmp_path / "site", "hellojobs", {"hello": "hellojobs_module:SPEC"},
                              {"hellojobs_module": source})
@@ -104,3 +104,23 @@ def test_a_plugin_that_is_not_a_well_formed_job_is_an_error_naming_its_entry_poi
     text = str(failed.value)
     assert message in text and f"'{name}'" in text and value in text
     assert "\n" not in text
+
+
+def test_a_job_whose_function_fails_to_import_is_listed_but_refuses_to_run_with_one_line(tmp_path: Path) -> None:
+    spec = (
+        "from scrapesched.scheduler.registry import JobSpec\n"
+        "SPEC = JobSpec(name='frob', run='frobrun_module:run', description='Needs libfrob.', interval=30.0)\n"
+    )
+    broken = 'raise ImportError("frobrun needs libfrob, which is not installed")\n'
+    site = fake_distribution(tmp_path / "site", "frobjobs", {"frob": "frobspec_module:SPEC"},
+                             {"frobspec_module": spec, "frobrun_module": broken})
+    env = env_with_path(site)
+    env["SCRAPESCHED_DATABASE_URL"] = f"sqlite:///{tmp_path / 'frob.db'}"
+    listed = run_cli("jobs", "--json", env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert "frob" in {r["job"] for r in json.loads(listed.stdout)}
+    refused = run_cli("run-once", "frob", env=env)
+    assert refused.returncode == 2
+    lines = refused.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in refused.stderr, refused.stderr
+    assert "job frob" in lines[0] and "frobrun_module" in lines[0] and "ImportError: frobrun needs libfrob" in lines[0]

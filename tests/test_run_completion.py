@@ -46,7 +46,9 @@ def _record_then_lose_lease(ctx: RunContext) -> None:
     ctx.lease._mark_lost("test: keep-alive failed right after the final write")
 
 
-LOSES_LEASE = JobSpec(name="loses_lease", run=_record_then_lose_lease, description="test job", lease_ttl=5.0)
+LOSES_LEASE = JobSpec(
+    name="loses_lease", run=f"{__name__}:_record_then_lose_lease", description="test job", lease_ttl=5.0
+)
 
 
 def _plan(name: str, **params: object) -> PlannedJob:

@@ -34,10 +34,10 @@ from scrapesched.db.schema import (
     telemetry_scrapes,
     telemetry_series,
 )
-from scrapesched.scrapers import retention
+from scrapesched.scheduler.plugins import load_registry
 from scrapesched.scrapers.resources import ScraperResources
 from scrapesched.scrapers.retention import run_retention
-from scrapesched.scrapers.telemetry.jobs import SPECS, run_http_telemetry, run_rollup
+from scrapesched.scrapers.telemetry.jobs import run_http_telemetry, run_rollup
 
 T0 = datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
 ROLLUP = {"lookback_hours": 2, "max_hours": 48}
@@ -302,6 +302,8 @@ def test_retention_deletes_only_old_rows_in_bounded_batches_and_reports_them(db:
     assert [r.hour for r in rows(db, telemetry_hourly)] == [old]
 
 
-def test_the_telemetry_jobs_are_registered() -> None:
-    assert [s.name for s in SPECS] == ["http_telemetry", "telemetry_rollup"]
-    assert [s.name for s in retention.SPECS] == ["retention"]
+def test_the_telemetry_and_retention_jobs_are_registered_with_their_functions() -> None:
+    registry = load_registry()
+    assert registry.get("http_telemetry").function() is run_http_telemetry
+    assert registry.get("telemetry_rollup").function() is run_rollup
+    assert registry.get("retention").function() is run_retention

@@ -45,7 +45,7 @@ from scrapesched.scheduler.context import RunContext
 from scrapesched.scheduler.metrics import Metrics
 from scrapesched.scheduler.plan import PlannedJob, build_plan
 from scrapesched.scheduler.plugins import load_registry
-from scrapesched.scheduler.registry import JobSpec
+from scrapesched.scheduler.registry import JobFunction, JobSpec
 from scrapesched.scheduler.runner import Runner
 
 OVERHEAD_COMBOS = list(COMBOS)
@@ -56,7 +56,18 @@ def _noop(ctx: RunContext) -> None:
     return None
 
 
-NOOP = JobSpec(name="bench_noop", run=_noop, description="does nothing (benchmark)", lease_ttl=30.0)
+NOOP = JobSpec(
+    name="bench_noop", run="bench.scheduler.overhead:_noop", description="does nothing (benchmark)", lease_ttl=30.0
+)
+_TIMED: dict[str, JobFunction] = {}  # the job functions of this measurement, wrapped by its PhaseTimer
+
+
+def _timed_canary(ctx: RunContext) -> None:
+    _TIMED["canary"](ctx)
+
+
+def _timed_noop(ctx: RunContext) -> None:
+    _TIMED["noop"](ctx)
 
 
 @dataclass
@@ -154,8 +165,11 @@ def measure_overhead(combo: str, fires: int, warmup: int, env: BenchEnv) -> Over
         plan = build_plan(settings, load_registry())
         timer = PhaseTimer()
         canary_planned = next(p for p in plan if p.name == "canary")
-        canary_planned = replace(canary_planned, spec=replace(canary_planned.spec, run=timer.wrap("job", canary.run)))
-        noop_planned = replace(canary_planned, spec=replace(NOOP, run=timer.wrap("job", _noop)), params={})
+        _TIMED.update(canary=timer.wrap("job", canary.run), noop=timer.wrap("job", _noop))
+        timed_canary = replace(canary_planned.spec, run="bench.scheduler.overhead:_timed_canary")
+        canary_planned = replace(canary_planned, spec=timed_canary)
+        timed_noop = replace(NOOP, run="bench.scheduler.overhead:_timed_noop")
+        noop_planned = replace(canary_planned, spec=timed_noop, params={})
         backend = locks.connect(settings.lock_url, engine=engine, holder_id=settings.instance_id)
         runner = Runner(settings, engine, backend, object(), Metrics(), Redactor())
         counts = {"statements": 0, "commits": 0}

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from scrapesched.cli.app import App
-from scrapesched.scheduler.checks import Report, run_checks
-from scrapesched.scheduler.plan import build_plan
-from scrapesched.scheduler.plugins import load_registry
+
+if TYPE_CHECKING:
+    from scrapesched.scheduler.checks import Report
 
 SUBJECTS = ("table", "key", "job", "shard", "replica")
 
@@ -46,6 +47,10 @@ def command(app: App, as_json: bool) -> int:
     stuck in running past its lease, no shard without a success for two intervals (paused ones excepted),
     no replica gone silent in the last 24 h (not seen for three heartbeats, no clean stop). Exit 0 clean,
     1 with problems."""
+    from scrapesched.scheduler.checks import run_checks
+    from scrapesched.scheduler.plan import build_plan
+    from scrapesched.scheduler.plugins import load_registry
+
     plan = build_plan(app.require_settings(), load_registry())
     report = run_checks(app.engine(), plan)
     if as_json:

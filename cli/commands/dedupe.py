@@ -8,12 +8,21 @@ the end. Never prompts; safe to interrupt and run again. Works on a legacy table
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
-from sqlalchemy import Engine
 
 from scrapesched.cli.app import App
-from scrapesched.db.dedupe import DEFAULT_BATCH, Keep, apply, count, format_key, keyed_table
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from scrapesched.db.dedupe import Keep
+
+# db.dedupe's Keep values and DEFAULT_BATCH, spelled out so that `--help` does not import SQLAlchemy
+# (tests/test_cli_startup.py checks they agree).
+KEEP_CHOICES = ("newest", "oldest")
+DEFAULT_BATCH = 1000
 
 
 @click.command("dedupe")
@@ -21,8 +30,8 @@ from scrapesched.db.dedupe import DEFAULT_BATCH, Keep, apply, count, format_key,
 @click.option("--apply", "do_apply", is_flag=True, help="Delete the duplicates (default: only count them).")
 @click.option(
     "--keep",
-    type=click.Choice([k.value for k in Keep]),
-    default=Keep.NEWEST.value,
+    type=click.Choice(KEEP_CHOICES),
+    default=KEEP_CHOICES[0],
     show_default=True,
     help="Which row of each duplicated key survives: the highest id (newest) or the lowest (oldest).",
 )
@@ -36,6 +45,8 @@ from scrapesched.db.dedupe import DEFAULT_BATCH, Keep, apply, count, format_key,
 @click.pass_obj
 def command(app: App, table: str, do_apply: bool, keep: str, batch_size: int) -> None:
     """Delete all but one row per natural key of TABLE (dry run unless --apply)."""
+    from scrapesched.db.dedupe import Keep, count, format_key, keyed_table
+
     settings = app.require_settings()
     engine = app.engine()
     with engine.connect() as conn:
@@ -57,6 +68,8 @@ def command(app: App, table: str, do_apply: bool, keep: str, batch_size: int) ->
 
 
 def _apply(engine: Engine, table: str, keep: Keep, batch: int, total: int, attempts: int) -> int:
+    from scrapesched.db.dedupe import apply
+
     if not sys.stdout.isatty():
         return apply(engine, table, keep=keep, batch=batch, attempts=attempts)
     from rich.progress import Progress

@@ -8,14 +8,16 @@ import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from scrapesched.cli.app import App
 from scrapesched.config.errors import ScrapeschedError
-from scrapesched.scheduler import control
-from scrapesched.scheduler.plan import PlannedJob, build_plan
-from scrapesched.scheduler.plugins import load_registry
+
+if TYPE_CHECKING:
+    from scrapesched.scheduler import control
+    from scrapesched.scheduler.plan import PlannedJob
 
 
 def _controls(app: App) -> control.Controls | None:
@@ -24,6 +26,7 @@ def _controls(app: App) -> control.Controls | None:
     from sqlalchemy.engine import make_url
 
     from scrapesched.db.migrate import require_head
+    from scrapesched.scheduler import control
 
     url = make_url(app.require_settings().database_url)
     if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
@@ -74,6 +77,9 @@ def _row(p: PlannedJob, now: datetime, provided_by: str, controls: control.Contr
 def command(app: App, as_json: bool) -> None:
     """List jobs, schedules, shards, next fire times, and pauses and pending triggers (those read from the
     database; without it the rest is still listed)."""
+    from scrapesched.scheduler.plan import build_plan
+    from scrapesched.scheduler.plugins import load_registry
+
     now = datetime.now(UTC)
     registry = load_registry()
     plan = build_plan(app.require_settings(), registry)

@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import click
-import structlog
 
 from scrapesched.cli.app import App
-from scrapesched.db.migrate import upgrade, upgrade_sql
-
-log = structlog.get_logger("migrate")
 
 
 @click.command("migrate")
@@ -16,6 +12,11 @@ log = structlog.get_logger("migrate")
 @click.pass_obj
 def command(app: App, print_sql: bool) -> None:
     """Create or upgrade the schema (safe to run from several replicas at once)."""
+    import structlog
+
+    from scrapesched.db.migrate import upgrade, upgrade_sql
+
+    log = structlog.get_logger("migrate")
     settings = app.require_settings()
     if print_sql:
         click.echo(upgrade_sql(settings.database_url), nl=False)

@@ -5,9 +5,6 @@ from __future__ import annotations
 import click
 
 from scrapesched.cli.app import App
-from scrapesched.cli.targets import checked_shards, label, planned_job, requester
-from scrapesched.db.migrate import require_head
-from scrapesched.scheduler import control
 
 
 @click.command("pause")
@@ -22,6 +19,10 @@ def command(app: App, job: str, shard: str | None, reason: str | None) -> None:
     already running finish; `trigger`s of it wait. Stored in the database until `resume`. Exit 0 paused,
     1 database unreachable or not migrated, 2 unknown job or shard.
     """
+    from scrapesched.cli.targets import checked_shards, label, planned_job, requester
+    from scrapesched.db.migrate import require_head
+    from scrapesched.scheduler import control
+
     planned = planned_job(app.require_settings(), job)
     shards = checked_shards(planned, [shard] if shard is not None else [])
     engine = app.engine()

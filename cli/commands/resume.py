@@ -5,9 +5,6 @@ from __future__ import annotations
 import click
 
 from scrapesched.cli.app import App
-from scrapesched.cli.targets import checked_shards, label, planned_job
-from scrapesched.db.migrate import require_head
-from scrapesched.scheduler import control
 
 
 @click.command("resume")
@@ -18,6 +15,10 @@ def command(app: App, job: str, shard: str | None) -> None:
     """Resume JOB: lift its pauses (with --shard, only that shard's own pause), on every replica within a
     second or two; pending triggers of it then run. Exit 0 resumed or not paused, 1 database unreachable
     or not migrated, 2 unknown job or shard."""
+    from scrapesched.cli.targets import checked_shards, label, planned_job
+    from scrapesched.db.migrate import require_head
+    from scrapesched.scheduler import control
+
     planned = planned_job(app.require_settings(), job)
     shards = checked_shards(planned, [shard] if shard is not None else [])
     engine = app.engine()

@@ -7,12 +7,9 @@ import threading
 from types import FrameType
 
 import click
-import structlog
 
 from scrapesched.cli.app import App
 from scrapesched.config.errors import ConfigError
-
-log = structlog.get_logger("run")
 
 
 @click.command("run")
@@ -25,6 +22,8 @@ log = structlog.get_logger("run")
 @click.pass_obj
 def command(app: App, instance_id: str | None, allow_empty: bool) -> None:
     """Run the scheduler: every fire of every job shard runs once across all replicas."""
+    import structlog
+
     from scrapesched.cli.wiring import console_routes, wired_runner
     from scrapesched.db.migrate import require_head
     from scrapesched.scheduler.health import HealthServer
@@ -33,10 +32,13 @@ def command(app: App, instance_id: str | None, allow_empty: bool) -> None:
     from scrapesched.scheduler.plugins import load_registry
     from scrapesched.scheduler.service import SchedulerService
 
+    log = structlog.get_logger("run")
     if instance_id:
         app.settings = app.require_settings().model_copy(update={"instance_id": instance_id})
     settings = app.require_settings()
     plan = build_plan(settings, load_registry())  # config errors first: exit 2 before any connection
+    for job in plan:  # every job's module now: one that fails to import stops the replica here, not at a fire
+        job.spec.function()
     empty = not any(job.scheduled for job in plan)
     if empty and not allow_empty:
         raise ConfigError(

@@ -28,14 +28,9 @@ import click
 
 from scrapesched.cli.app import App
 from scrapesched.config.errors import ConfigError
-from scrapesched.db.clock import server_time
-from scrapesched.db.migrate import require_head
-from scrapesched.db.vocabulary import Trigger
-from scrapesched.scheduler.outcome import Outcome, OutcomeStatus
-from scrapesched.scheduler.plan import build_plan
-from scrapesched.scheduler.plugins import load_registry
 
 if TYPE_CHECKING:
+    from scrapesched.scheduler.outcome import Outcome
     from scrapesched.scheduler.runner import Runner
 
 EXIT_FAILED = 1
@@ -63,7 +58,13 @@ def parse_params(pairs: tuple[str, ...]) -> dict[str, str]:
 def command(app: App, job: str, shards: tuple[str, ...], params: tuple[str, ...]) -> int:
     """Run JOB now on this machine (trigger `manual`), still claimed and leased like a scheduled fire."""
     from scrapesched.cli.wiring import wired_runner
+    from scrapesched.db.clock import server_time
+    from scrapesched.db.migrate import require_head
+    from scrapesched.db.vocabulary import Trigger
     from scrapesched.scheduler.metrics import Metrics
+    from scrapesched.scheduler.outcome import OutcomeStatus
+    from scrapesched.scheduler.plan import build_plan
+    from scrapesched.scheduler.plugins import load_registry
 
     settings = app.require_settings()
     plan = {p.name: p for p in build_plan(settings, load_registry())}
@@ -71,6 +72,7 @@ def command(app: App, job: str, shards: tuple[str, ...], params: tuple[str, ...]
         raise ConfigError(f"unknown job {job!r} (known: {', '.join(sorted(plan))})")
     planned = plan[job]
     run_params = planned.run_params(parse_params(params))  # unknown or mistyped parameter: ConfigError, exit 2
+    planned.spec.function()  # a job module that fails to import: exit 2 before any connection
     targets = list(shards) or planned.shards
     engine = app.engine()
     require_head(engine)
@@ -183,12 +185,16 @@ def _run_cancellable(runner: Runner, execute: Callable[[], Outcome], caught: lis
 
 
 def _interrupted(label: str, outcome: Outcome) -> str:
+    from scrapesched.scheduler.outcome import OutcomeStatus
+
     if outcome.status == OutcomeStatus.FAILED and outcome.detail.startswith("cancelled:"):
         return f"{label} run {outcome.run_id} cancelled, lease released"
     return _describe(label, outcome)
 
 
 def _describe(label: str, outcome: Outcome) -> str:
+    from scrapesched.scheduler.outcome import OutcomeStatus
+
     if outcome.status == OutcomeStatus.SUCCEEDED:
         return f"{label}: succeeded (run {outcome.run_id})"
     if outcome.status == OutcomeStatus.BUSY:

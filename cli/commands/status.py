@@ -18,13 +18,11 @@ from typing import TYPE_CHECKING
 import click
 
 from scrapesched.cli.app import App
-from scrapesched.db.migrate import require_head
-from scrapesched.scheduler import overview
-from scrapesched.scheduler.plan import build_plan
-from scrapesched.scheduler.plugins import load_registry
 
 if TYPE_CHECKING:
     from rich.table import Table
+
+    from scrapesched.scheduler import overview
 
 EXIT_STALE = 1
 PIPE_WIDTH = 200  # output to a pipe or file, unless COLUMNS says otherwise
@@ -146,6 +144,11 @@ def command(app: App, as_json: bool) -> int:
     cannot be read); 2 bad configuration; 70 internal error. `scrapesched check` also reports silent
     replicas.
     """
+    from scrapesched.db.migrate import require_head
+    from scrapesched.scheduler import overview
+    from scrapesched.scheduler.plan import build_plan
+    from scrapesched.scheduler.plugins import load_registry
+
     settings = app.require_settings()
     plan = build_plan(settings, load_registry())
     engine = app.engine()

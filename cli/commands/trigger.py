@@ -7,9 +7,6 @@ import click
 
 from scrapesched.cli.app import App
 from scrapesched.cli.commands.run_once import parse_params
-from scrapesched.cli.targets import checked_shards, label, planned_job, requester
-from scrapesched.db.migrate import require_head
-from scrapesched.scheduler import control
 
 
 @click.command("trigger")
@@ -22,6 +19,10 @@ def command(app: App, job: str, shards: tuple[str, ...], params: tuple[str, ...]
     two and runs it through the same claim and lease as a scheduled fire (trigger `manual`, once across
     the fleet). Returns at once; `status` shows the run. A paused shard runs once resumed. Exit 0 queued,
     1 database unreachable or not migrated, 2 unknown job, shard or parameter."""
+    from scrapesched.cli.targets import checked_shards, label, planned_job, requester
+    from scrapesched.db.migrate import require_head
+    from scrapesched.scheduler import control
+
     planned = planned_job(app.require_settings(), job)
     given = parse_params(params)
     planned.run_params(given)  # unknown or mistyped parameter: exit 2 here, not on a replica

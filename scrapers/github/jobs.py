@@ -7,7 +7,7 @@
 
 The GitHub client exists once per process (``ctx.resources.github``, built by the app wiring with the
 telemetry hook); each run gets a session that counts its requests, 304s, retries and rate-limit waits in
-``ctx.counters``. Each job is a plug-in: an entry point of ``scrapesched.jobs`` names its ``JobSpec``.
+``ctx.counters``. Their ``JobSpec``s (plug-ins: entry points of ``scrapesched.jobs``) are in ``scrapers/specs.py``.
 """
 
 from __future__ import annotations
@@ -16,9 +16,7 @@ from datetime import timedelta
 
 import structlog
 
-from scrapesched.config.settings import Settings
 from scrapesched.scheduler import runs
-from scrapesched.scheduler.registry import JobSpec, Param
 from scrapesched.scrapers.github.client import GitHubSession
 from scrapesched.scrapers.github.flaky import summarise_flaky_tests
 from scrapesched.scrapers.github.sync import RefreshSync, RepoSync, SyncEnv
@@ -26,11 +24,6 @@ from scrapesched.scrapers.http import run_observer
 from scrapesched.scrapers.resources import JobContext
 
 log = structlog.get_logger("scrapesched.scrapers.github.jobs")
-
-
-def repositories(settings: Settings) -> list[str]:
-    """The shards of the GitHub jobs: the configured repositories."""
-    return list(settings.repos)
 
 
 def session_for(ctx: JobContext) -> GitHubSession:
@@ -78,36 +71,3 @@ def run_flaky_tests_summary(ctx: JobContext) -> None:
     ctx.transaction(
         lambda conn: summarise_flaky_tests(conn, ctx.shard), what="flaky tests summary", final=True, rows=lambda n: n
     )
-
-
-PER_PAGE = Param(int, 100, "items per page of GitHub lists (1-100)")
-
-GITHUB_PRS = JobSpec(
-    name="github_prs",
-    run=run_github_prs,
-    description="Incremental sync of pull requests, labels, reviews, LGTM, Codecov and Trillian comments.",
-    interval=900.0,
-    lease_ttl=300.0,
-    shards=repositories,
-    params={"per_page": PER_PAGE},
-)
-PR_STATES_REFRESH = JobSpec(
-    name="pr_states_refresh",
-    run=run_pr_states_refresh,
-    description="Re-checks open pull requests (conditional requests) for closes, merges, labels, reviews.",
-    interval=3600.0,
-    lease_ttl=300.0,
-    shards=repositories,
-    params={"per_page": PER_PAGE},
-)
-FLAKY_TESTS_SUMMARY = JobSpec(
-    name="flaky_tests_summary",
-    run=run_flaky_tests_summary,
-    description="Aggregates test_results into flaky_tests_summary (runs, failures, failure rate).",
-    interval=3600.0,
-    lease_ttl=120.0,
-    shards=repositories,
-)
-
-SPECS: list[JobSpec] = [GITHUB_PRS, PR_STATES_REFRESH, FLAKY_TESTS_SUMMARY]
-"""This module's jobs (each also an entry point of ``scrapesched.jobs`` in pyproject.toml)."""

@@ -39,7 +39,6 @@ from scrapesched.db.schema import (
 )
 from scrapesched.db.upsert import upsert
 from scrapesched.scheduler.context import RunContext
-from scrapesched.scheduler.registry import JobSpec, Param
 from scrapesched.scrapers.http import Hook, HttpClient, RequestRecord, TransportFailure, error_type_of, run_observer
 from scrapesched.scrapers.parsers.exposition import ExpositionError, Extraction, extract, with_labels
 from scrapesched.scrapers.resources import JobContext
@@ -317,35 +316,3 @@ def delete_scrapes_before(conn: Connection, cutoff: datetime, limit: int) -> int
 def delete_hourly_before(conn: Connection, cutoff: datetime, limit: int) -> int:
     """Delete up to ``limit`` of the oldest hourly rollups of hours before ``cutoff``; rows deleted."""
     return delete_before(conn, telemetry_hourly.c.hour, cutoff, limit)
-
-
-def endpoint_shards(settings: Any) -> list[str]:
-    """The shards of ``http_telemetry``: the names of the configured endpoints."""
-    return [e.name for e in settings.telemetry.endpoints]
-
-
-HTTP_TELEMETRY = JobSpec(
-    name="http_telemetry",
-    run=run_http_telemetry,
-    description="Samples the [[telemetry.endpoints]] (Prometheus text or JSON) into telemetry_samples.",
-    interval=60.0,
-    lease_ttl=60.0,
-    shards=endpoint_shards,
-)
-TELEMETRY_ROLLUP = JobSpec(
-    name="telemetry_rollup",
-    run=run_rollup,
-    description="Consolidates raw telemetry samples into hourly min/max/avg/count/last rows.",
-    interval=300.0,
-    lease_ttl=300.0,
-    params={
-        "lookback_hours": Param(int, 2, "hours before the newest rolled-up hour that are recomputed"),
-        "max_hours": Param(int, 48, "hours rolled up per run at most (the next run continues)"),
-    },
-)
-
-# This module's jobs (each also an entry point of ``scrapesched.jobs`` in pyproject.toml).
-SPECS: list[JobSpec] = [
-    HTTP_TELEMETRY,
-    TELEMETRY_ROLLUP,
-]

@@ -15,14 +15,14 @@ from sqlalchemy import Engine
 from scrapesched.config.settings import Settings, load_settings
 from scrapesched.scheduler.context import RunContext
 from scrapesched.scrapers.github.client import GitHubClient
-from scrapesched.scrapers.github.jobs import SPECS
 from scrapesched.scrapers.resources import ScraperResources
+from scrapesched.scrapers.specs import FLAKY_TESTS_SUMMARY, GITHUB_PRS, PR_STATES_REFRESH
 from scrapesched.scrapers.telemetry.buffer import TelemetryBuffer
 from scrapesched.scrapers.telemetry.jobs import scrape_client
 from scrapesched.testing.fake_github import FakeGitHub
 
 TOKEN = "ghp_plantedSecretToken0123456789abcdefXYZ"
-JOBS = {spec.name: spec for spec in SPECS}
+JOBS = {spec.name: spec for spec in (GITHUB_PRS, PR_STATES_REFRESH, FLAKY_TESTS_SUMMARY)}
 
 
 def github_settings(fake: FakeGitHub, repos: list[str], **github: Any) -> Settings:
@@ -74,7 +74,7 @@ class JobRunner:
             stop_event=threading.Event(),
             resources=self.resources,
         )
-        spec.run(ctx)
+        spec.function()(ctx)
         return ctx
 
     def close(self) -> None:
