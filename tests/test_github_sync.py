@@ -365,3 +365,28 @@ def test_comment_after_a_full_feed_page_answered_304_is_read(
     ctx = runner.run("github_prs", REPO, per_page=listed)  # nothing changed: all 304 again
     assert ctx.counters.requests == ctx.counters.not_modified
     assert ctx.counters.rows_written == 0
+
+
+def test_the_last_write_of_a_sync_commits_the_run_completion(
+    fake: FakeGitHub, runner: JobRunner, engine: sa.Engine
+) -> None:
+    """Issue 12: a run's effect and its ``succeeded`` completion are one transaction, also for the GitHub
+    jobs that commit page by page: the completion sees the finished cursors of both streams (a replica
+    frozen before it leaves cursors a recovery run continues from, never a finished run to redo)."""
+    seen: list[dict[str, object]] = []
+
+    def completer(conn: sa.Connection, counters: dict[str, int]) -> None:
+        rows = conn.execute(sa.select(scrape_cursors.c.stream, scrape_cursors.c.state).where(
+            scrape_cursors.c.repo == REPO)).all()
+        seen.append({r.stream: r.state for r in rows} | {"rows": counters["rows_written"]})
+
+    for job in ("github_prs", "pr_states_refresh", "github_prs"):
+        ctx = runner.context(job, REPO, per_page=5)
+        ctx.completer = completer
+        runner.execute(ctx)
+        assert ctx.completed and len(seen) == 1
+        finished = seen.pop()
+        assert job != "github_prs" or not any('"in_pass": true' in str(finished.get(s) or "")
+                                              for s in ("pulls", "comments"))
+        assert finished["rows"] == ctx.counters.rows_written
+    assert differences(engine, fake.truth(REPO), REPO) == []

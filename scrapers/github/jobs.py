@@ -53,6 +53,7 @@ def sync_env(ctx: JobContext) -> SyncEnv:
         progress=lambda conn, line: runs.set_progress(conn, ctx.run_id, line),
         on_retry=lambda: ctx.counters.add(retries=1),
         report=ctx.report_progress,
+        finish=lambda work: ctx.transaction(work, what=f"{ctx.job} last write", final=True, rows=lambda n: n),
     )
 
 

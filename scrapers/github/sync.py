@@ -102,6 +102,16 @@ class SyncEnv:
     progress: Callable[[Connection, str], None] | None = None  # store the run's progress line
     on_retry: Callable[[], None] = lambda: None  # a page asked again (smaller) after a 502/504/timeout
     report: Callable[[str, int, int | None], None] = lambda stream, done, total: None  # in-memory progress
+    # The run's last write: commits with the run's ``succeeded`` completion and counts its rows (None: an
+    # ordinary ``transaction``).
+    finish: Callable[[Callable[[Connection], int]], int] | None = None
+
+    def last_write(self, work: Callable[[Connection], int]) -> None:
+        """``work`` as the run's last write (with its completion when the run has one)."""
+        if self.finish is not None:
+            self.finish(work)
+        else:
+            self.add_rows(self.transaction(work))
 
 
 @dataclass
@@ -212,6 +222,9 @@ class RepoSync:
         self.progress = Progress(env)
         self._written = Cursor()  # the pulls cursor as last stored
         self._listed: dict[int, datetime | None] = {}  # pull requests this pass planned, by updated_at
+        # Each stream's last page, held back: both commit in the run's last write, with its completion.
+        self._closing: list[Callable[[Connection], int]] = []
+        self._closing_lock = threading.Lock()
         self._abort = threading.Event()
 
     # ---- run ---------------------------------------------------------------------------------------
@@ -230,7 +243,14 @@ class RepoSync:
             feed.result()
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+        closing = list(self._closing)
+        env.last_write(lambda conn: sum(work(conn) for work in closing))
         return self.stats
+
+    def _hold(self, work: Callable[[Connection], int]) -> None:
+        """Keep a stream's last page for the run's last write (``run``)."""
+        with self._closing_lock:
+            self._closing.append(work)
 
     def _fetch(
         self, size: PageSize, url_for: Callable[[int], str], offset: Callable[[int], int] | None = None
@@ -326,7 +346,7 @@ class RepoSync:
             # longer pass moves the next one's ``since``): only their validators are worth storing.
             rows = [fetched.etag_row] if fetched.etag_row is not None and done <= FEED_SLACK else []
             if facts or rows or after != cursor:
-                self._write_feed(facts, rows, after, done, total)
+                self._write_feed(facts, rows, after, done, total, last=finished)
             cursor = after
             self.stats.feed_pages += 1
             if finished:
@@ -335,7 +355,7 @@ class RepoSync:
 
     def _write_feed(
         self, facts: dict[int, list[CommentFact]], rows: list[dict[str, Any]], after: Cursor, done: int,
-        total: int | None,
+        total: int | None, *, last: bool = False,
     ) -> None:
         bundles = [PrBundle(n, facts=f) for n, f in sorted(facts.items())]
         where = f"since {after.at.isoformat()}" if after.at else "caught up"
@@ -346,7 +366,10 @@ class RepoSync:
             self.progress.update(conn, "comments", done, total, where)
             return written
 
-        self.env.add_rows(self.env.transaction(work))
+        if last:
+            self._hold(work)
+        else:
+            self.env.add_rows(self.env.transaction(work))
 
     # ---- pull requests -----------------------------------------------------------------------------
 
@@ -625,7 +648,10 @@ class RepoSync:
             self.progress.update(conn, "pulls", page.done, page.total, where)
             return written
 
-        self.env.add_rows(self.env.transaction(work))
+        if cursor.resuming:
+            self.env.add_rows(self.env.transaction(work))
+        else:  # the pass's last page
+            self._hold(work)
         self._written = cursor
         self.stats.pulls_written += len(bundles)
 
@@ -663,10 +689,11 @@ class RefreshSync:
                     + [client.url(f"repos/{self.repo}/pulls/{n}/reviews", {"per_page": env.per_page}) for n in chunk]
                 )
                 fetched = list(pool.map(lambda n, known=known: self._fetch(n, known), chunk))
-                self._write(chunk, [b for b in fetched if b is not None], extra)
+                last = start + REFRESH_CHUNK >= len(numbers)
+                self._write(chunk, [b for b in fetched if b is not None], extra, last=last)
                 extra = []
-        if extra:
-            self._write([], [], extra)
+        if not numbers:
+            self._write([], [], extra, last=True)
         return self.stats
 
     def _fetch(self, number: int, known: dict[str, Cached]) -> PrBundle | None:
@@ -688,7 +715,9 @@ class RefreshSync:
             raise GitHubBadResponse(f"{describe_request('GET', pull.url)}: expected a pull request object")
         return PrBundle(number, pull=pull.data, reviews=reviews, etag_rows=rows)
 
-    def _write(self, checked: list[int], bundles: list[PrBundle], etag_rows: list[dict[str, Any]]) -> None:
+    def _write(
+        self, checked: list[int], bundles: list[PrBundle], etag_rows: list[dict[str, Any]], *, last: bool = False
+    ) -> None:
         def work(conn: Connection) -> int:
             written = self.writer.write(conn, bundles, etag_rows)
             if checked:
@@ -699,7 +728,10 @@ class RefreshSync:
                 )
             return written
 
-        self.env.add_rows(self.env.transaction(work))
+        if last:
+            self.env.last_write(work)
+        else:
+            self.env.add_rows(self.env.transaction(work))
         self.stats.pulls_written += sum(1 for b in bundles if b.pull is not None)
 
 

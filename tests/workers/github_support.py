@@ -58,9 +58,17 @@ class JobRunner:
         )
 
     def run(self, job: str, repo: str, **params: Any) -> RunContext[ScraperResources]:
+        return self.execute(self.context(job, repo, **params))
+
+    def execute(self, ctx: RunContext[ScraperResources]) -> RunContext[ScraperResources]:
+        JOBS[ctx.job].function()(ctx)
+        return ctx
+
+    def context(self, job: str, repo: str, **params: Any) -> RunContext[ScraperResources]:
+        """A fresh run's context (its ``completer`` may be set before ``execute``)."""
         self.run_ids += 1
         spec = JOBS[job]
-        ctx = RunContext(
+        return RunContext(
             job=job,
             shard=repo,
             params=spec.resolve_params(params),
@@ -74,8 +82,6 @@ class JobRunner:
             stop_event=threading.Event(),
             resources=self.resources,
         )
-        spec.function()(ctx)
-        return ctx
 
     def close(self) -> None:
         self.resources.close()
