@@ -14,10 +14,21 @@ with the database of their fencing tokens after ``+``: ``redis+sqlite``, ``redis
 takes a durable fencing token per acquisition from the ``locks`` table; ``redis-only`` is a reference row:
 the bare Redis round trips (``SET NX PX`` + Lua release) without any token.
 
+``--compare`` measures instead, side by side in one run, the acquire+release p50 of each lock-server lease
+(with its durable token) and of the raw lock it is built on, on the same server: ``redis+*`` against
+redis-py's ``Lock`` (``acquire(blocking=False)`` + ``release()``), ``mysql+mariadb`` against ``SELECT
+GET_LOCK(name, 0)`` + ``SELECT RELEASE_LOCK(name)``, ``postgresql+postgres`` against ``SELECT
+pg_try_advisory_lock(key)`` + ``SELECT pg_advisory_unlock(key)`` (one connection each, as the backends
+keep theirs). The two alternate in ``--rounds`` slices of ``--seconds``, so a change of the machine's load
+hits both; it prints their ratio and the target of issue 16 (Redis at most 2x, the SQL locks at most 3x).
+Measured in the same slices: the lease without its keep-alive thread (``keepalive=False``), and the durable
+token alone (``TokenStore.issue``), the one statement a lease adds to its raw lock.
+
 Usage::
 
     .venv/bin/python -m bench.locks [--backends table-sqlite,redis+postgres,...] [--seconds 3]
                                     [--processes 1,4,16]
+    .venv/bin/python -m bench.locks --compare [--seconds 6] [--rounds 6]
 
 (from the repository's top folder). Servers come from ``SSTEST_MYSQL_URL``, ``SSTEST_POSTGRES_URL`` and
 ``SSTEST_REDIS_URL`` (defaults: the loopback servers).
@@ -36,7 +47,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Event
@@ -44,13 +55,18 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
+import psycopg
+import pymysql
 import redis
+from sqlalchemy.engine import make_url
 
-from bench.machine import machine
+from bench.machine import load_average, machine
 from scrapesched import locks
 from scrapesched.config.log_setup import configure_logging
 from scrapesched.db import connect_engine
 from scrapesched.locks.base import POLL_FIRST_S, POLL_MAX_S
+from scrapesched.locks.postgres import advisory_key
+from scrapesched.locks.tokens import TokenStore
 from scrapesched.testing.scratch import ServerUrls, migrated_database
 
 BACKENDS = (
@@ -65,6 +81,15 @@ BACKENDS = (
     "redis-only",
 )
 TTL = 30.0
+# --compare: (lease backend, the raw lock it is built on, target ratio of their acquire+release p50s)
+PAIRS = (
+    ("redis+mariadb", "redis-py Lock", 2.0),
+    ("redis+postgres", "redis-py Lock", 2.0),
+    ("redis+sqlite", "redis-py Lock", 2.0),
+    ("mysql+mariadb", "raw GET_LOCK", 3.0),
+    ("postgresql+postgres", "raw advisory", 3.0),
+)
+TOKEN_ONLY = "token only"  # --compare: TokenStore.issue alone, the part of a lease its raw lock lacks
 
 
 @dataclass(frozen=True)
@@ -72,7 +97,9 @@ class Setup:
     """What a benchmark process needs to make its own backend."""
 
     lock_url: str
-    db_url: str  # empty for redis-only
+    db_url: str  # empty for redis-only and the raw locks
+    raw: str = ""  # a raw lock of PAIRS instead of a backend
+    keepalive: bool = True
 
 
 @contextmanager
@@ -125,9 +152,75 @@ class _RedisOnly:
         return True
 
 
+class _RawLock:
+    """A lock server's own lock, without lease or token (``--compare``): one try to take, then a release."""
+
+    def __init__(self, kind: str, url: str) -> None:
+        self.kind = kind
+        base, _, prefix = url.partition("?prefix=")
+        self.prefix = unquote(prefix)
+        self.conn: Any
+        if kind == "redis-py Lock":
+            self.conn = redis.Redis.from_url(base, socket_timeout=2)
+            return
+        parsed = make_url(base)
+        if kind == "raw GET_LOCK":
+            self.conn = pymysql.connect(
+                host=parsed.host,
+                port=parsed.port or 3306,
+                user=parsed.username or "root",
+                password=parsed.password or "",
+                autocommit=True,
+            )
+        else:
+            self.conn = psycopg.connect(
+                host=parsed.host,
+                port=parsed.port or 5432,
+                user=parsed.username,
+                password=parsed.password,
+                dbname=parsed.database,
+                autocommit=True,
+            )
+
+    def cycle(self, name: str, wait: float) -> bool:
+        name = self.prefix + name
+        if self.kind == "redis-py Lock":
+            lock = self.conn.lock(name, timeout=TTL)
+            if not lock.acquire(blocking=False):
+                return False
+            lock.release()
+            return True
+        if self.kind == "raw GET_LOCK":
+            with self.conn.cursor() as cur:
+                cur.execute("SELECT GET_LOCK(%s, 0)", (name,))
+                got: bool = cur.fetchone()[0] == 1
+                if got:
+                    cur.execute("SELECT RELEASE_LOCK(%s)", (name,))
+                    cur.fetchone()
+            return got
+        key = advisory_key(name, "")
+        row = self.conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
+        if not row or not row[0]:
+            return False
+        self.conn.execute("SELECT pg_advisory_unlock(%s)", (key,)).fetchone()
+        return True
+
+
 @contextmanager
 def opened(setup: Setup) -> Iterator[Any]:
     """A callable ``cycle(name, wait) -> bool``: one acquire+release."""
+    if setup.raw == TOKEN_ONLY:
+        engine = connect_engine(setup.db_url)
+        store = TokenStore(engine)
+        yield lambda name, wait: store.issue(name, "bench", TTL) > 0
+        getattr(store, "close", lambda: None)()
+        engine.dispose()
+        return
+    if setup.raw:
+        raw = _RawLock(setup.raw, setup.lock_url)
+        yield raw.cycle
+        raw.conn.close()
+        return
     if not setup.db_url:
         bare = _RedisOnly(setup.lock_url)
         yield bare.cycle
@@ -137,7 +230,7 @@ def opened(setup: Setup) -> Iterator[Any]:
     backend = locks.connect(setup.lock_url, engine=engine, holder_id=f"bench:{os.getpid()}")
 
     def cycle(name: str, wait: float) -> bool:
-        lease = backend.acquire(name, TTL, wait=wait)
+        lease = backend.acquire(name, TTL, wait=wait, keepalive=setup.keepalive)
         if lease is None:
             return False
         lease.release()
@@ -157,13 +250,59 @@ def latency(setup: Setup, seconds: float) -> list[float]:
         name = "latency-" + uuid.uuid4().hex[:8]
         for _ in range(20):  # warm up: connections, statement caches, the name's row
             cycle(name, 0)
-        deadline = time.perf_counter() + seconds
-        while time.perf_counter() < deadline:
-            started = time.perf_counter()
-            if not cycle(name, 0):
-                raise RuntimeError("an uncontended acquire failed")
-            samples.append(time.perf_counter() - started)
+        _cycles(cycle, name, seconds, samples)
     return samples
+
+
+def _cycles(cycle: Any, name: str, seconds: float, samples: list[float]) -> None:
+    """Uncontended acquire+release of ``name`` for ``seconds``; their durations appended to ``samples``."""
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        started = time.perf_counter()
+        if not cycle(name, 0):
+            raise RuntimeError("an uncontended acquire failed")
+        samples.append(time.perf_counter() - started)
+
+
+def side_by_side(setups: list[Setup], seconds: float, rounds: int) -> list[list[float]]:
+    """Acquire+release durations of each setup (its own name), measured in alternating slices."""
+    samples: list[list[float]] = [[] for _ in setups]
+    with ExitStack() as stack:
+        cycles = [stack.enter_context(opened(setup)) for setup in setups]
+        names = [f"latency-{i}-{uuid.uuid4().hex[:8]}" for i in range(len(setups))]
+        for _ in range(50):  # warm up all: connections, statement caches, the name's row
+            for cycle, name in zip(cycles, names, strict=True):
+                cycle(name, 0)
+        for _ in range(rounds):
+            for cycle, name, durations in zip(cycles, names, samples, strict=True):
+                _cycles(cycle, name, seconds / rounds, durations)
+    return samples
+
+
+def compare(servers: ServerUrls, seconds: float, rounds: int) -> None:
+    """The ``--compare`` table: each lock-server lease against its raw lock, p50s, ratio and target."""
+    header = ["lease", "tokens in", "lease p50", "raw lock", "raw p50", "ratio", "target", "met"]
+    header += ["lease p50 without keep-alive", "its ratio", "token alone p50"]
+    rows: list[list[str]] = []
+    for backend, raw_kind, target in PAIRS:
+        with tokens_database(backend, servers) as db_url:
+            tag = uuid.uuid4().hex[:8]
+            lease = Setup(lock_url(backend, servers, tag), db_url)
+            bare = Setup(lock_url(backend, servers, tag + "-bare"), db_url, keepalive=False)
+            raw = Setup(lock_url(backend, servers, tag + "-raw"), "", raw_kind)
+            token = Setup("", db_url, TOKEN_ONLY)
+            p50s = [statistics.median(s) * 1000 for s in side_by_side([lease, raw, bare, token], seconds, rounds)]
+        lease_p50, raw_p50, bare_p50, token_p50 = p50s
+        ratio = lease_p50 / raw_p50
+        row = [backend, token_db(backend), f"{lease_p50:.2f} ms", raw_kind, f"{raw_p50:.2f} ms"]
+        row += [f"{ratio:.1f}x", f"<= {target:.0f}x", "yes" if ratio <= target else "no"]
+        row += [f"{bare_p50:.2f} ms", f"{bare_p50 / raw_p50:.1f}x", f"{token_p50:.2f} ms"]
+        rows.append(row)
+        print(" | ".join(row), f"(load average {load_average()})", file=sys.stderr, flush=True)
+    print("| " + " | ".join(header) + " |")
+    print("|" + "|".join("---" for _ in header) + "|")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
 
 
 def _contender(setup: Setup, name: str, seconds: float, ready: Queue[int], go: Event, done: Queue[int]) -> None:
@@ -206,6 +345,8 @@ def main() -> None:
     parser.add_argument("--backends", default=",".join(BACKENDS), help="comma-separated, from: " + ", ".join(BACKENDS))
     parser.add_argument("--seconds", type=float, default=3.0, help="duration of each measurement")
     parser.add_argument("--processes", default="1,4,16", help="contending process counts")
+    parser.add_argument("--compare", action="store_true", help="each lease against its raw lock, side by side")
+    parser.add_argument("--rounds", type=int, default=6, help="--compare: alternating slices per pair")
     args = parser.parse_args()
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     unknown = [b for b in backends if b not in BACKENDS]
@@ -216,6 +357,10 @@ def main() -> None:
     servers = ServerUrls.from_env()
 
     print(f"machine: {machine()}", file=sys.stderr)
+    if args.compare:
+        compare(servers, args.seconds, args.rounds)
+        print(f"load average at the end: {load_average()}", file=sys.stderr)
+        return
     header = ["backend", "tokens in", "acquire+release p50", "p99"] + [f"{n} proc acq/s" for n in counts]
     rows: list[list[str]] = []
     for backend in backends:

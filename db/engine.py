@@ -17,11 +17,14 @@ is one file on one host, where a frozen writer holds the file's write lock: its 
 how long the others wait before they retry.
 
 ``connect_engine`` checks the connection and turns "cannot connect" into one line naming the host.
+``autocommit_engine`` gives a server engine a small sibling for one-statement work (lease tokens): same
+database and settings, every statement committing by itself, no ping at checkout.
 """
 
 from __future__ import annotations
 
 from typing import Any
+from weakref import WeakKeyDictionary
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -35,6 +38,11 @@ from scrapesched.config.settings import normalize_database_url
 SQLITE_BUSY_TIMEOUT_S = 30.0
 LOCK_TIMEOUT_S = 2.0
 IDLE_TRANSACTION_TIMEOUT_S = 10.0
+AUTOCOMMIT_POOL_SIZE = 2
+AUTOCOMMIT_MAX_OVERFLOW = 6
+
+# The timeouts each engine of ``create_engine`` was made with, for its ``autocommit_engine`` sibling.
+_TIMEOUTS: WeakKeyDictionary[Engine, dict[str, float]] = WeakKeyDictionary()
 
 
 def _sqlite_engine(url: URL, **kwargs: Any) -> Engine:
@@ -81,13 +89,41 @@ def create_engine(
         return _sqlite_engine(parsed, **kwargs)
     try:
         if backend in ("mysql", "mariadb"):
-            return _mysql_engine(parsed, connect_timeout, lock_timeout, idle_transaction_timeout, **kwargs)
-        return _postgres_engine(parsed, connect_timeout, lock_timeout, idle_transaction_timeout, **kwargs)
+            engine = _mysql_engine(parsed, connect_timeout, lock_timeout, idle_transaction_timeout, **kwargs)
+        else:
+            engine = _postgres_engine(parsed, connect_timeout, lock_timeout, idle_transaction_timeout, **kwargs)
     except ImportError:  # SQLAlchemy imports the driver (PyMySQL, psycopg) when it builds the dialect
         raise MissingDriver.for_backend("database", backend) from None
+    _TIMEOUTS[engine] = {
+        "connect_timeout": connect_timeout,
+        "lock_timeout": lock_timeout,
+        "idle_transaction_timeout": idle_transaction_timeout,
+    }
+    return engine
+
+
+def autocommit_engine(engine: Engine) -> Engine:
+    """A small engine on the database of a MariaDB/MySQL or PostgreSQL ``engine``, with its settings and
+    timeouts, whose connections commit every statement by itself: no BEGIN, COMMIT or reset ROLLBACK round
+    trips, and no ping at checkout. For work that is ONE statement, run with ``db.retry.autocommit``: a
+    pooled connection the server has closed fails that statement, which the retry runs again on a new
+    connection. The caller disposes it.
+    """
+    if engine.dialect.name == "sqlite":
+        raise ValueError("SQLite is local: use its engine's transactions")
+    return create_engine(
+        engine.url.render_as_string(hide_password=False),
+        **_TIMEOUTS.get(engine, {}),
+        pool_pre_ping=False,
+        isolation_level="AUTOCOMMIT",
+        skip_autocommit_rollback=True,
+        pool_size=AUTOCOMMIT_POOL_SIZE,
+        max_overflow=AUTOCOMMIT_MAX_OVERFLOW,
+    )
 
 
 def _mysql_engine(parsed: URL, connect_timeout: float, lock: float, idle: float, **kwargs: Any) -> Engine:
+    kwargs = {"isolation_level": "READ COMMITTED", "pool_recycle": 1800, **kwargs}
     engine = sa.create_engine(
         parsed,
         connect_args={
@@ -97,8 +133,6 @@ def _mysql_engine(parsed: URL, connect_timeout: float, lock: float, idle: float,
             "SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION', "
             f"SESSION innodb_lock_wait_timeout = {max(1, round(lock))}",
         },
-        isolation_level="READ COMMITTED",
-        pool_recycle=1800,
         **kwargs,
     )
 

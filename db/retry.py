@@ -3,6 +3,7 @@
 ``retrying`` builds it for any predicate (the HTTP client uses it too); ``transaction`` applies it to a
 whole database transaction: on a deadlock, lock wait timeout, serialization failure, lost connection or
 SQLite "database is locked" the transaction is rolled back and re-run from its start, never half of it.
+``autocommit`` applies it to one statement on an autocommit engine (``db.engine.autocommit_engine``).
 """
 
 from __future__ import annotations
@@ -85,5 +86,17 @@ def transaction(engine: Engine, work: Callable[[Connection], T], *, attempts: in
     """Run ``work(conn)`` in one transaction, re-running the whole transaction on transient errors."""
     for attempt in retrying(is_retryable, attempts=attempts, what=what):
         with attempt, engine.begin() as conn:
+            return work(conn)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def autocommit(engine: Engine, work: Callable[[Connection], T], *, attempts: int = 6, what: str = "statement") -> T:
+    """Run ``work(conn)`` on a connection of an autocommit engine (``db.engine.autocommit_engine``): each
+    statement commits by itself, so ``work`` must be ONE statement (or statements that need no atomicity)
+    and safe to run again. Re-run on the transient errors of ``transaction``, among them a pooled
+    connection found dead (such an engine does not ping at checkout).
+    """
+    for attempt in retrying(is_retryable, attempts=attempts, what=what):
+        with attempt, engine.connect() as conn:
             return work(conn)
     raise AssertionError("unreachable")  # pragma: no cover

@@ -92,3 +92,5 @@ class MemoryBackend(LockBackend):
     def _close(self) -> None:
         with self._lock:
             self._slots.clear()
+        if self._tokens is not None:
+            self._tokens.close()

@@ -200,6 +200,7 @@ class MySQLBackend(LockBackend):
 
     def _close(self) -> None:
         self._pool.close()
+        self._tokens.close()
 
 
 def _usable(conn: _Conn, idle_seconds: float) -> bool:

@@ -233,6 +233,7 @@ class PostgresBackend(LockBackend):
 
     def _close(self) -> None:
         self._pool.close()
+        self._tokens.close()
 
 
 def _usable(conn: _Conn, idle_seconds: float) -> bool:

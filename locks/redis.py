@@ -203,6 +203,7 @@ class RedisBackend(LockBackend):
 
     def _close(self) -> None:
         self._client.close()
+        self._tokens.close()
 
 
 def _split(value: str) -> tuple[str, str, int]:

@@ -2,18 +2,19 @@
 database, ShedLock style.
 
 Works on SQLite, MariaDB/MySQL and PostgreSQL, so the embedded set-up needs no lock server. Each operation
-is ONE conditional statement, with every time taken from the database's clock:
+is ONE conditional statement (on MariaDB/MySQL and PostgreSQL one autocommit round trip, see
+``locks/tokens.py``), with every time taken from the database's clock:
 
-- acquire: ``UPDATE scrapesched_leases SET holder = ?, token = token + 1, lock_until = now + ttl, locked_at = now
-           WHERE name = ? AND (lock_until IS NULL OR lock_until <= now)``, returning the new token; the first
-           time this process sees a name, an insert-if-absent of its row (token 0, free) comes first
+- acquire: an upsert of the name's row: inserted (token 1) if absent, else
+           ``SET holder = ?, token = token + 1, lock_until = now + ttl, locked_at = now
+           WHERE lock_until IS NULL OR lock_until <= now``, returning the new token
 - renew:   ``UPDATE scrapesched_leases SET lock_until = now + ttl
            WHERE name = ? AND holder = ? AND token = ? AND lock_until > now``
 - release: ``UPDATE scrapesched_leases SET lock_until = now WHERE name = ? AND holder = ? AND token = ?``
 - holder:  ``SELECT holder, token, lock_until FROM scrapesched_leases WHERE name = ? AND lock_until > now``
 
 The row is also the name's fencing-token counter, which every backend shares (``locks/tokens.py``: the
-insert-if-absent and the token bump are its). The token bumped by the acquire is the lease's fencing token,
+token bump is its). The token bumped by the acquire is the lease's fencing token,
 so the claim and the token are one write. A renewal or release by anyone but the current holder matches no
 row and changes nothing.
 """
@@ -94,4 +95,5 @@ class TableBackend(LockBackend):
         return self._tokens.run(work, "lease lookup")
 
     def _close(self) -> None:
-        """The engine belongs to the caller: nothing to close."""
+        """The engine belongs to the caller: only the token store's own connections are closed."""
+        self._tokens.close()

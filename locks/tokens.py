@@ -2,11 +2,16 @@
 write into a fenced write.
 
 Tokens live in the lease table (``scrapesched_leases``) of the main database: one row per lease name,
-inserted (token 0) the first time a name is seen and never deleted, whose ``token`` is bumped by one for
-each new holder in the statement (and transaction) that records the claim (``TokenBump``). So tokens keep
-growing across lock-server restarts, a Redis ``FLUSHALL``, and backend changes. Redis, MySQL, PostgreSQL
-and memory leases take theirs with ``TokenStore.issue`` once their lock server granted the name; the
-``table`` backend's take (``locks/table.py``) is itself a conditional token bump.
+never deleted, whose ``token`` is bumped by one for each new holder by ONE statement (``TokenBump``): an
+upsert that also creates the row (token 1) the first time a name is seen. So tokens keep growing across
+lock-server restarts, a Redis ``FLUSHALL``, and backend changes. Redis, MySQL, PostgreSQL and memory leases
+take theirs with ``TokenStore.issue`` once their lock server granted the name; the ``table`` backend's take
+(``locks/table.py``) is itself a conditional token bump.
+
+On MariaDB/MySQL and PostgreSQL every ``TokenStore`` statement runs on a small autocommit engine of its own
+(``db.engine.autocommit_engine``): one round trip, no BEGIN/COMMIT and no ping at checkout (a pooled
+connection found dead fails its statement, which the one retry policy runs again once on a new connection).
+On SQLite, which is local, each runs in a transaction of the main engine.
 
 A holder passes its token to ``fenced(conn, name, token)`` inside the transaction of each write it makes on
 the lease's behalf. That UPDATE succeeds only while no newer token has been issued, and it row-locks the
@@ -19,32 +24,28 @@ Times are the database's clock in SQL (``db.clock.db_now``/``db_now_plus``), nai
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy import ColumnElement, Connection, Engine, Update, func, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, Executable, and_, case, func, select, update
+from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.sql.elements import BindParameter
+from sqlalchemy.sql.visitors import iterate
 
 from scrapesched.config.redact import redact_url
 from scrapesched.db.clock import db_now, db_now_plus
-from scrapesched.db.engine import describe_target
-from scrapesched.db.retry import transaction
+from scrapesched.db.engine import autocommit_engine, describe_target
+from scrapesched.db.retry import autocommit, transaction
 from scrapesched.db.schema import leases
-from scrapesched.db.upsert import upsert
 from scrapesched.locks.base import LeaseInfo, validate_name
 from scrapesched.locks.errors import FencedOut, InvalidLockArgument, LockConfigError, LockError, LockUnavailable
 
 T = TypeVar("T")
 
-NEVER = datetime(1970, 1, 1, tzinfo=UTC)
 # Lock operations retry transient database errors a few times only: an acquire must fail fast.
 LOCK_DB_ATTEMPTS = 2
-# Names known to have a row, so the steady state is one statement per operation.
-KNOWN_NAMES_MAX = 10_000
 _MISSING_TABLE = ("no such table", "doesn't exist", "does not exist", "undefinedtable")
 
 # Statements are built once (their compiled form is cached by SQLAlchemy) and run with these parameters:
@@ -52,55 +53,89 @@ _MISSING_TABLE = ("no such table", "doesn't exist", "does not exist", "undefined
 _c = leases.c
 _NAME = sa.bindparam("lease_name", type_=_c.name.type)
 _TTL: BindParameter[float] = sa.bindparam("ttl", type_=sa.Double())
-_ROW_EXISTS = select(_c.token).where(_c.name == _NAME)
 _FENCE = update(leases).where(_c.name == _NAME, _c.token <= sa.bindparam("lease_token")).values(token=_c.token)
 _NEWEST = select(_c.token, _c.holder).where(_c.name == _NAME)
 
 
 class TokenBump:
-    """ONE UPDATE of a name's row that issues its next token to a holder (and sets ``lock_until = now + ttl``,
-    ``locked_at = now``) where ``conditions`` also hold. The new token is read back from the same statement:
-    RETURNING, or on MariaDB/MySQL ``token = LAST_INSERT_ID(token + 1)``, which the OK packet carries.
+    """ONE upsert of a name's row that issues its next token to a holder (and sets ``lock_until = now + ttl``,
+    ``locked_at = now``) where ``conditions`` also hold; a missing row is inserted with token 1. The new
+    token is read back from the same statement:
+
+    - PostgreSQL, SQLite: ``INSERT ... ON CONFLICT (name) DO UPDATE SET token = token + 1, ... WHERE
+      conditions RETURNING token`` (no row returned: the conditions failed);
+    - MariaDB/MySQL: ``INSERT ... VALUES (..., LAST_INSERT_ID(1), ...) ON DUPLICATE KEY UPDATE token =
+      CASE WHEN conditions THEN LAST_INSERT_ID(token + 1) ELSE token + LAST_INSERT_ID(0) END, ...``: the OK
+      packet's insert id is the new token, 0 when the conditions failed. Assignments run left to right
+      there, so ``lock_until`` is set last and ``conditions`` may read ``name`` and ``lock_until`` only.
 
     Build one per kind of claim, as a module constant: the statements are compiled once per dialect.
     """
 
     def __init__(self, *conditions: ColumnElement[bool]) -> None:
-        self._returning = self._statement(conditions, mysql=False)
-        self._mysql = self._statement(conditions, mysql=True)
+        read = {el.name for cond in conditions for el in iterate(cond) if isinstance(el, sa.Column)}
+        if not read <= {"name", "lock_until"}:
+            raise ValueError(f"token bump conditions may read name and lock_until only, not {sorted(read)}")
+        when = and_(*conditions) if conditions else None
+        self._postgres = self._on_conflict(postgresql.insert(leases), when)
+        self._sqlite = self._on_conflict(sqlite.insert(leases), when)
+        self._mysql = self._on_duplicate_key(when)
 
     @staticmethod
-    def _statement(conditions: tuple[ColumnElement[bool], ...], *, mysql: bool) -> Update:
-        next_token: Any = func.last_insert_id(_c.token + 1) if mysql else _c.token + 1
-        stmt = (
-            update(leases)
-            .where(_c.name == _NAME, *conditions)
-            .values(
-                holder=sa.bindparam("lease_holder", type_=_c.holder.type),
-                token=next_token,
-                lock_until=db_now_plus(_TTL),
-                locked_at=db_now(),
-            )
+    def _values(token: Any) -> dict[str, Any]:
+        return {
+            "name": _NAME,
+            "holder": sa.bindparam("lease_holder", type_=_c.holder.type),
+            "token": token,
+            "lock_until": db_now_plus(_TTL),
+            "locked_at": db_now(),
+        }
+
+    @classmethod
+    def _on_conflict(cls, insert: Any, when: ColumnElement[bool] | None) -> Executable:
+        new = insert.excluded
+        stmt = insert.values(cls._values(1)).on_conflict_do_update(
+            index_elements=[_c.name],
+            set_={
+                "holder": new.holder,
+                "token": _c.token + 1,
+                "lock_until": new.lock_until,
+                "locked_at": new.locked_at,
+            },
+            where=when,
         )
-        return stmt if mysql else stmt.returning(_c.token)
+        return stmt.returning(_c.token)  # type: ignore[no-any-return]
+
+    @classmethod
+    def _on_duplicate_key(cls, when: ColumnElement[bool] | None) -> Executable:
+        insert = mysql.insert(leases).values(cls._values(func.last_insert_id(1)))
+        new = insert.inserted
+
+        def pick(claimed: Any, kept: Any) -> Any:
+            return claimed if when is None else case((when, claimed), else_=kept)
+
+        return insert.on_duplicate_key_update(
+            [
+                ("token", pick(func.last_insert_id(_c.token + 1), _c.token + func.last_insert_id(0))),
+                ("holder", pick(new.holder, _c.holder)),
+                ("locked_at", pick(new.locked_at, _c.locked_at)),
+                ("lock_until", pick(new.lock_until, _c.lock_until)),  # last: ``when`` reads it
+            ]
+        )
 
     def execute(self, conn: Connection, name: str, holder: str, ttl: float) -> int | None:
-        """The new token, or None when no row matched (the conditions failed, or the row is missing)."""
+        """The new token, or None when the conditions failed."""
         params = {"lease_name": name, "lease_holder": holder, "ttl": ttl}
-        if conn.dialect.name in ("mysql", "mariadb"):
-            result = conn.execute(self._mysql, params)
-            return int(result.lastrowid) if result.rowcount == 1 else None
-        row = conn.execute(self._returning, params).first()
+        dialect = conn.dialect.name
+        if dialect in ("mysql", "mariadb"):
+            token = conn.execute(self._mysql, params).lastrowid
+            return int(token) if token else None
+        row = conn.execute(self._postgres if dialect == "postgresql" else self._sqlite, params).first()
         return int(row[0]) if row is not None else None
 
 
 # For a holder that won the name on another lock server: the token goes to it unconditionally.
 _ISSUE = TokenBump()
-
-
-def _ensure_row(conn: Connection, name: str) -> None:
-    """Insert the name's row (token 0, free) unless it exists."""
-    upsert(conn, leases, [{"name": name, "holder": "", "token": 0, "lock_until": NEVER, "locked_at": NEVER}], update=())
 
 
 def lock_db_error(engine: Engine, exc: BaseException, what: str) -> LockError:
@@ -118,52 +153,34 @@ def lock_db_error(engine: Engine, exc: BaseException, what: str) -> LockError:
 
 
 class TokenStore:
-    """The token rows of one database: each operation one retried transaction, database failures mapped
-    to lease errors (LockUnavailable, LockConfigError)."""
+    """The token rows of one database: each operation ONE retried statement (on MariaDB/MySQL and PostgreSQL
+    on an autocommit engine of its own, see the module's docstring), database failures mapped to lease
+    errors (LockUnavailable, LockConfigError). ``close`` disposes the autocommit engine."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._known: set[str] = set()
-        self._known_lock = threading.Lock()
+        self._autocommit = None if engine.dialect.name == "sqlite" else autocommit_engine(engine)
 
     def run(self, work: Callable[[Connection], T], what: str) -> T:
-        """``work`` in one retried transaction; database failures become LockUnavailable/LockConfigError."""
+        """``work`` (one statement, safe to run again) retried; database failures become
+        LockUnavailable/LockConfigError."""
         try:
-            return transaction(self.engine, work, attempts=LOCK_DB_ATTEMPTS, what=what)
+            if self._autocommit is None:
+                return transaction(self.engine, work, attempts=LOCK_DB_ATTEMPTS, what=what)
+            return autocommit(self._autocommit, work, attempts=LOCK_DB_ATTEMPTS, what=what)
         except SQLAlchemyError as exc:
             raise lock_db_error(self.engine, exc, what) from exc
 
     def claim(self, bump: TokenBump, name: str, holder: str, ttl: float) -> int | None:
-        """``bump`` the name's row for ``holder``: its new token, or None when the bump's conditions failed.
-
-        The first time this process sees a name the row is inserted if absent; after that a claim is the
-        bump alone (and a row deleted behind our back is recreated).
-        """
-        with self._known_lock:
-            known = name in self._known
-
-        def work(conn: Connection) -> int | None:
-            if not known:
-                _ensure_row(conn, name)
-            token = bump.execute(conn, name, holder, ttl)
-            if token is None and known and conn.execute(_ROW_EXISTS, {"lease_name": name}).first() is None:
-                _ensure_row(conn, name)
-                token = bump.execute(conn, name, holder, ttl)
-            return token
-
-        token = self.run(work, "lease token")
-        if not known:
-            with self._known_lock:
-                if len(self._known) >= KNOWN_NAMES_MAX:
-                    self._known.clear()
-                self._known.add(name)
-        return token
+        """``bump`` the name's row (inserting it if absent) for ``holder``: its new token, or None when the
+        bump's conditions failed."""
+        return self.run(lambda conn: bump.execute(conn, name, holder, ttl), "lease token")
 
     def issue(self, name: str, holder: str, ttl: float) -> int:
         """A new token for a holder that won the name on another lock server (Redis, GET_LOCK, advisory)."""
         token = self.claim(_ISSUE, name, holder, ttl)
-        if token is None:  # pragma: no cover - the row was just ensured
-            raise LockError(f"no token row for lease {name!r}")
+        if token is None:  # pragma: no cover - an unconditional bump always issues one
+            raise LockError(f"no token issued for lease {name!r}")
         return token
 
     def row(self, name: str) -> LeaseInfo | None:
@@ -176,6 +193,11 @@ class TokenStore:
             return LeaseInfo(name, found.holder or "", int(found.token), found.lock_until)
 
         return self.run(work, "lease lookup")
+
+    def close(self) -> None:
+        """Close the autocommit engine's connections (it reconnects if used again)."""
+        if self._autocommit is not None:
+            self._autocommit.dispose()
 
 
 def current_token(conn: Connection, name: str) -> int:

@@ -1,6 +1,7 @@
 """Leases through real faults: Redis flushed, restarted and killed mid-lease; MariaDB ``KILL`` and PostgreSQL
-``pg_terminate_backend`` of the lock connection; a lock connection idle past ``wait_timeout``; lock servers
-down or hung at acquire; and a holder frozen with SIGSTOP past its ttl whose late write is fenced out.
+``pg_terminate_backend`` of the lock connection and of the pooled token connections; a lock connection idle
+past ``wait_timeout``; lock servers down or hung at acquire; and a holder frozen with SIGSTOP past its ttl
+whose late write is fenced out.
 
 Redis faults use a redis-server of the test's own, so the shared server is never disturbed."""
 
@@ -24,12 +25,14 @@ from lock_helpers import SERVER_ENVS, WORKER, LockEnv, closed_port, lock_env, si
 from sqlalchemy.engine import make_url
 from test_locks_fencing import results, stored, write
 
-from conftest import MYSQL_ADMIN, POSTGRES_ADMIN, REDIS_URL, REPO_ROOT, cli_env
+from conftest import MYSQL_ADMIN, POSTGRES_ADMIN, REDIS_URL, REPO_ROOT, SERVERS, cli_env
 from scrapesched import locks
 from scrapesched.db.engine import create_engine
+from scrapesched.db.schema import leases
 from scrapesched.locks.mysql import MySQLBackend
 from scrapesched.locks.postgres import PostgresBackend, lock_ids
 from scrapesched.testing.local_servers import RedisServer
+from scrapesched.testing.scratch import scratch_database
 
 BOUND_S = 5.5  # an acquire against a dead or hung server must fail within ~5 s
 
@@ -81,6 +84,98 @@ def test_tokens_keep_growing_across_a_flushall_and_a_restart(redis_server: Redis
         held.renew()
     after_restart.renew()  # ... and its attempt did not touch the new holder's
     backend.close()
+
+
+def test_tokens_keep_growing_across_a_flushall_and_new_token_stores_on_every_database(
+    redis_server: RedisServer, engine: sa.Engine
+) -> None:
+    """The token row is the only source of truth: neither Redis losing every key nor a replica starting with
+    no state of its own (a new backend, another lock server) ever issues a token again, and a write under
+    any older token is fenced out."""
+    name = unique_name()
+    tokens = []
+    first = locks.connect(redis_server.url, engine=engine, holder_id="first")
+    for _ in range(2):
+        lease = first.acquire(name, 30)
+        assert lease is not None
+        tokens.append(lease.token)
+        lease.release()
+    held = first.acquire(name, 30, keepalive=False)
+    assert held is not None
+    tokens.append(held.token)
+    redis_server.client().flushall()
+    after_flush = first.acquire(name, 30, keepalive=False)
+    assert after_flush is not None
+    tokens.append(after_flush.token)
+    first.close()
+    redis_server.client().flushall()
+    second = locks.connect(redis_server.url, engine=engine, holder_id="second")  # nothing cached
+    after_new_store = second.acquire(name, 30)
+    assert after_new_store is not None
+    tokens.append(after_new_store.token)
+    second.close()
+    elsewhere = locks.connect("memory", engine=engine, holder_id="third")  # another lock server altogether
+    newest = elsewhere.acquire(name, 30)
+    assert newest is not None
+    tokens.append(newest.token)
+    assert tokens == sorted(set(tokens)) and tokens[0] >= 1, tokens
+    results.create(engine, checkfirst=True)
+    with engine.begin() as conn:
+        conn.execute(sa.insert(results).values(name=name, value="", token=0))
+    write(engine, newest, "newest")
+    for stale in (held, after_flush, after_new_store):
+        with pytest.raises(locks.FencedOut, match=f"token {stale.token} is stale, token {newest.token} was issued"):
+            write(engine, stale, "stale")
+    assert stored(engine, name) == ("newest", newest.token)
+    elsewhere.close()
+
+
+@pytest.mark.parametrize("kind", ["redis+mariadb", "redis+postgres", "table-mariadb", "table-postgres"])
+def test_token_connections_the_database_closed_are_replaced_without_a_failed_acquire(
+    kind: str, tmp_path: Path, redis_prefix: str
+) -> None:
+    """Token statements run on pooled connections that are not pinged first: one the server has closed
+    fails its statement, which is run again on a new connection, so the caller never sees it."""
+    database = "mariadb" if kind.endswith("mariadb") else "postgres"
+    with scratch_database(database, tmp_path, SERVERS) as url:
+        engine = create_engine(url)
+        leases.create(engine)
+        lock_url = f"{REDIS_URL}?prefix={redis_prefix}" if kind.startswith("redis") else "table"
+        backend = locks.connect(lock_url, engine=engine, holder_id="replica")
+        name = unique_name()
+        first = backend.acquire(name, 30)
+        assert first is not None
+        first.release()
+        _kill_connections_to(database, make_url(url).database or "")
+        second = backend.acquire(name, 30)
+        assert second is not None and second.token > first.token
+        second.release()
+        backend.close()
+        engine.dispose()
+
+
+def _kill_connections_to(database: str, name: str) -> None:
+    """End every server session connected to the database ``name`` (the admin's own is elsewhere)."""
+    if database == "postgres":
+        admin = create_engine(POSTGRES_ADMIN)
+        with admin.begin() as conn:
+            killed = len(
+                conn.execute(
+                    sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :name"),
+                    {"name": name},
+                ).all()
+            )
+        admin.dispose()
+    else:
+        mysql = mysql_admin()
+        with mysql.cursor() as cur:
+            cur.execute("SELECT id FROM information_schema.processlist WHERE db = %s", (name,))
+            ids = [int(row[0]) for row in cur.fetchall()]
+            for connection_id in ids:
+                cur.execute(f"KILL {connection_id}")
+        killed = len(ids)
+        mysql.close()
+    assert killed, "the token store keeps a pooled connection"
 
 
 def test_a_redis_restart_mid_lease_reports_the_lease_lost_within_one_renew_interval(
