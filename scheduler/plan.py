@@ -62,12 +62,15 @@ class PlannedJob:
         out: list[datetime] = []
         if self.trigger is None:
             return out
-        current = start
+        # The first fire after ``start`` comes from ``start`` as "now" with no previous fire: an interval
+        # trigger adds its interval to a previous fire, so an instant that is not a fire (a catch-up's clock
+        # reading) would shift every fire after it off the schedule.
+        current, previous = start, None
         while True:
-            fire = self.trigger.get_next_fire_time(current, current + timedelta(microseconds=1))
+            fire = self.trigger.get_next_fire_time(previous, current + timedelta(microseconds=1))
             if fire is None or fire.astimezone(UTC) > end:
                 break
-            current = fire.astimezone(UTC)
+            current = previous = fire.astimezone(UTC)
             out.append(current)
             if len(out) > MAX_ENUMERATED_FIRES:
                 out.pop(0)
