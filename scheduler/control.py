@@ -1,8 +1,8 @@
 """Fleet-wide control: the ``scrapesched_pauses`` and ``scrapesched_triggers`` tables.
 
-``scrapesched pause/resume/trigger`` write them from any machine; every replica reads both with one
-statement (``read``, a UNION ALL of two small tables) once a second, so a pause or a trigger is effective on
-the whole fleet within a second or two.
+``scrapesched pause/resume/trigger`` write them from any machine; every replica reads both once a second
+in its fleet tick (scheduler/tick.py: one statement, a UNION ALL of these two small tables and what the
+tick adds), so a pause or a trigger is effective on the whole fleet within a second or two.
 
 - A pause names a job and a shard; shard ``''`` pauses every shard of the job. A paused fire is not run:
   the replica that claims it records it ``skipped`` with the error ``paused by ...``. Runs already running
@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Dialect, Engine
 
 from scrapesched.db.clock import server_time
 from scrapesched.db.retry import transaction
@@ -99,10 +99,16 @@ class Controls:
         return [t for t in self.triggers if t.job == job]
 
 
-def read(conn: Connection) -> Controls:
-    """Every pause and pending trigger, in one statement (what each replica runs once a second)."""
+_AT = UTCDateTime()
+
+
+def selects() -> list[sa.Select[Any]]:
+    """The branches of ``read``'s UNION ALL: every pause, every pending trigger. Their columns are those of
+    every branch the fleet tick (scheduler/tick.py) adds: ``kind`` (what the row is), ``id``, ``job_name``,
+    ``shard``, ``text``, ``who``, ``at`` (a ``UTCDateTime``) and ``num`` (a number)."""
     kind = sa.literal_column("'pause'", sa.String).label("kind")
-    stmt = sa.union_all(
+    no_number = sa.cast(sa.null(), sa.Double).label("num")
+    return [
         sa.select(
             kind,
             pauses.c.id,
@@ -111,6 +117,7 @@ def read(conn: Connection) -> Controls:
             pauses.c.reason.label("text"),
             pauses.c.paused_by.label("who"),
             pauses.c.paused_at.label("at"),
+            no_number,
         ),
         sa.select(
             sa.literal_column("'trigger'", sa.String),
@@ -120,16 +127,31 @@ def read(conn: Connection) -> Controls:
             triggers.c.params,
             triggers.c.requested_by,
             triggers.c.requested_at,
+            sa.null(),
         ),
-    )
-    at_type = UTCDateTime()
+    ]
+
+
+def read(conn: Connection) -> Controls:
+    """Every pause and pending trigger, in one statement."""
+    return from_rows(list(conn.execute(sa.union_all(*selects()))), conn.dialect)
+
+
+def at_of(row: Any, dialect: Dialect) -> datetime | None:
+    """The ``at`` column of a row of the UNION ALL (no type processing on some drivers), aware UTC."""
+    return _AT.process_result_value(row.at, dialect)
+
+
+def from_rows(rows: Sequence[Any], dialect: Dialect) -> Controls:
+    """The controls in rows of ``selects()`` (rows of other kinds are skipped)."""
     found_pauses: list[Pause] = []
     found_triggers: list[PendingTrigger] = []
-    dialect = conn.dialect
-    for r in conn.execute(stmt):
-        at = at_type.process_result_value(r.at, dialect)
+    for r in rows:
+        if r.kind not in ("pause", "trigger"):
+            continue
+        at = at_of(r, dialect)
         assert at is not None
-        job, shard = _text(r.job_name), _text(r.shard)
+        job, shard = key_text(r.job_name), key_text(r.shard)
         if r.kind == "pause":
             found_pauses.append(Pause(job, shard, r.text, r.who, at))
         else:
@@ -138,7 +160,7 @@ def read(conn: Connection) -> Controls:
     return Controls(tuple(sorted(found_pauses, key=lambda p: (p.job, p.shard))), tuple(found_triggers))
 
 
-def _text(value: Any) -> str:
+def key_text(value: Any) -> str:
     """A key column read through a UNION (no type processing on some drivers): always ``str``."""
     return bytes(value).decode("utf-8") if isinstance(value, bytes | bytearray | memoryview) else str(value)
 

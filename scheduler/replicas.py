@@ -1,11 +1,11 @@
 """The ``scrapesched_replicas`` table: one heartbeat row per ``scrapesched run`` replica.
 
 A replica registers at start-up (instance id, host, pid, version, start time), refreshes ``last_seen`` and
-its running runs every ``heartbeat_s`` seconds, and sets ``stopped_at`` when it exits cleanly. A replica
-not seen for ``SILENT_AFTER_BEATS`` of its own heartbeat periods (and at least ``SILENT_AFTER_MIN_S``) that
-did not stop cleanly is **silent**
-(killed, frozen, cut off from the database). Rows not seen for ``FORGET_AFTER`` are left out of every
-listing and deleted when a replica starts. Times come from the database's clock.
+its running runs every ``heartbeat_s`` seconds (``beat``, in its fleet tick), and sets ``stopped_at`` when
+it exits cleanly. A replica not seen for ``SILENT_AFTER_BEATS`` of its own heartbeat periods (and at least
+``SILENT_AFTER_MIN_S``) that did not stop cleanly is **silent** (killed, frozen, cut off from the database).
+Rows not seen for ``FORGET_AFTER`` are left out of every listing and deleted when a replica starts.
+Times come from the database's clock.
 
 ``listing`` is the one read of the table: ``status``, ``check`` and the web console use it.
 """
@@ -131,17 +131,14 @@ def register(engine: Engine, instance_id: str, heartbeat_s: float) -> None:
     transaction(engine, work, what="register replica")
 
 
-def beat(engine: Engine, instance_id: str, running: Sequence[RunningRun]) -> None:
-    """Refresh ``last_seen`` and the running runs (one UPDATE)."""
-
-    def work(conn: Connection) -> None:
-        conn.execute(
-            sa.update(replicas)
-            .where(replicas.c.instance_id == instance_id)
-            .values(last_seen=db_now(), running=len(running), running_runs=_runs_json(running))
-        )
-
-    transaction(engine, work, attempts=2, what="replica heartbeat")
+def beat(instance_id: str, running: Sequence[RunningRun]) -> sa.Update:
+    """The UPDATE that refreshes ``last_seen`` and the running runs; it rides in the replica's fleet tick
+    (scheduler/tick.py), which runs it."""
+    return (
+        sa.update(replicas)
+        .where(replicas.c.instance_id == instance_id)
+        .values(last_seen=db_now(), running=len(running), running_runs=_runs_json(running))
+    )
 
 
 def stopped(engine: Engine, instance_id: str) -> None:

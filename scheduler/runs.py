@@ -282,14 +282,12 @@ def sweep_abandoned(engine: Engine, sweeper: str) -> list[Abandoned]:
     return transaction(engine, mark, what="abandon runs")
 
 
-def unrecovered(engine: Engine, jobs: Sequence[str], within_s: float, after_s: float = 0.0) -> list[Abandoned]:
+def unrecovered_query(jobs: Sequence[str], within_s: float, after_s: float) -> sa.Select[Any]:
     """Runs of ``jobs`` abandoned between ``within_s`` and ``after_s`` seconds ago whose fire has no recovery
     run yet (the replica that marked them died before its recovery claimed the fire); recovery runs are
-    never re-run."""
-    if not jobs:
-        return []
+    never re-run. Columns: id, job_name, shard, scheduled_for, trigger, owner (read in the fleet tick)."""
     recovery = job_runs.alias("recovery")
-    query = sa.select(
+    return sa.select(
         job_runs.c.id, job_runs.c.job_name, job_runs.c.shard, job_runs.c.scheduled_for, job_runs.c.trigger,
         job_runs.c.owner,
     ).where(
@@ -305,8 +303,22 @@ def unrecovered(engine: Engine, jobs: Sequence[str], within_s: float, after_s: f
             recovery.c.trigger == Trigger.RECOVERY,
         ),
     )
-    rows = transaction(engine, lambda conn: conn.execute(query).all(), what="unrecovered runs")
-    return [Abandoned(r.id, r.job_name, r.shard, utc(r.scheduled_for), Trigger(r.trigger), r.owner) for r in rows]
+
+
+def lease_expiries_query() -> sa.Select[Any]:
+    """When the running runs' leases expire, one row per lease ttl: the ttl (``lease_ttl_s``), how many runs
+    have it (``runs``) and their oldest heartbeat (``oldest``, the start of a run without one); the earliest
+    expiry is the smallest ``oldest + lease_ttl_s``: when ``sweep_abandoned`` has something to mark. Served
+    by the ``ix_job_runs_status_heartbeat`` index (status, heartbeat_at)."""
+    return (
+        sa.select(
+            job_runs.c.lease_ttl_s,
+            sa.func.count().label("runs"),
+            sa.func.min(sa.func.coalesce(job_runs.c.heartbeat_at, job_runs.c.started_at)).label("oldest"),
+        )
+        .where(job_runs.c.status == RunStatus.RUNNING)
+        .group_by(job_runs.c.lease_ttl_s)
+    )
 
 
 def last_scheduled(engine: Engine, job: str, shards: Sequence[str]) -> dict[str, datetime]:

@@ -3,14 +3,17 @@
 Every replica runs APScheduler 3 with the same triggers. APScheduler only decides *when*; a custom
 executor hands each fire's nominal times to ``dispatch``, which claims the fire shard by shard (in this
 replica's own shuffled order, one free slot at a time, so the fleet shares the shards) and runs it through
-the ``Runner``. A sweeper marks runs with stale heartbeats ``abandoned`` and re-runs them once when the job
-asks for recovery. At start-up, fires missed while no replica was running are recorded and, with
-``catchup``, run once, coalesced.
+the ``Runner``. At start-up, fires missed while no replica was running are recorded and, with ``catchup``,
+run once, coalesced.
 
-A "fleet" thread reads the pauses and pending triggers of ``scrapesched pause/trigger`` once a second (one
-query, ``control.read``) and refreshes this replica's heartbeat row (``replicas.beat``) every
-``heartbeat_s``. A paused fire is claimed and recorded ``skipped`` (``paused by ...``), never run; a pending
-trigger is run by a replica with a free slot, through the same claim and lease as a scheduled fire.
+A "fleet" thread runs the fleet tick (scheduler/tick.py) about once a second: ONE statement that reads the
+pauses and pending triggers of ``scrapesched pause/trigger``, when the first running run's lease expires
+and the abandoned runs nobody recovers, and every ``heartbeat_s`` also refreshes this replica's heartbeat
+row. A paused fire is claimed and recorded ``skipped`` (``paused by ...``), never run; a pending trigger is
+run by a replica with a free slot, through the same claim and lease as a scheduled fire. Only once a lease
+has expired does the replica sweep (``runs.sweep_abandoned``: mark its run ``abandoned`` and, when the job
+asks for recovery, re-run it once); it wakes up at the earliest expiry the tick reported, so an abandoned
+run is marked at its lease ttl without polling, and an idle replica runs nothing but its ticks.
 """
 
 from __future__ import annotations
@@ -30,21 +33,22 @@ from sqlalchemy import Engine
 
 from scrapesched.config.errors import ConfigError
 from scrapesched.db.clock import server_time
+from scrapesched.db.engine import autocommit_engine
 from scrapesched.db.retry import transaction
 from scrapesched.db.vocabulary import RunStatus, Trigger
-from scrapesched.scheduler import control, replicas, runs
+from scrapesched.scheduler import control, replicas, runs, tick
 from scrapesched.scheduler.outcome import OutcomeStatus
 from scrapesched.scheduler.plan import PlannedJob
 from scrapesched.scheduler.runner import Runner
 
 log = structlog.get_logger("scheduler")
 
-SWEEP_EVERY_MAX_S = 1.0  # abandoned runs are noticed within a second of their lease ttl
+EXPIRY_WAKE_S = 0.02  # the tick after a lease's expiry runs this long after it (by the database's clock)
 RECOVER_WITHIN_S = 600.0  # an abandoned run without a recovery run is recovered by any replica this long
 SIDE_RUN_JOIN_S = 10.0  # at shutdown, how long a cancelled recovery or catch-up run may take to record its end
 RECOVER_AFTER_S = 2.0  # ... once it has been abandoned this long (its sweeper's own recovery claims first)
 MAX_EARLY_WAIT_S = 300.0
-CONTROL_POLL_S = 1.0  # pauses and triggers reach every replica within about a second
+CONTROL_POLL_S = 1.0  # the fleet tick's period: pauses and triggers reach every replica within about a second
 HEARTBEAT_MIN_S, HEARTBEAT_MAX_S = 1.0, 5.0  # replica heartbeat: a third of the shortest lease ttl, in these
 
 
@@ -77,21 +81,22 @@ class SchedulerService:
         self._rng = random.Random()
         self._last_tick = time.monotonic()
         ttl = min((p.lease_ttl for p in self.plan.values()), default=30.0)
-        self._sweep_every = max(0.2, min(SWEEP_EVERY_MAX_S, ttl / 4))
         self.heartbeat_s = max(HEARTBEAT_MIN_S, min(HEARTBEAT_MAX_S, ttl / 3))
         self._controls = control.Controls()
         self._inflight_triggers: set[int] = set()
         self._last_fire: dict[str, datetime] = {}
         self._recovering: set[int] = set()
         self._side_runs: set[threading.Thread] = set()  # recovery and catch-up runs (threads of their own)
+        recoverable = [name for name, p in self.plan.items() if p.recover]
+        self._tick_statement = tick.statement(recoverable, RECOVER_WITHIN_S, RECOVER_AFTER_S)
+        self._tick_engine = None if engine.dialect.name == "sqlite" else autocommit_engine(engine)
         self._fleet = threading.Thread(target=self._fleet_loop, name="fleet", daemon=True)
         self._aps = BackgroundScheduler(timezone=UTC, executors={"default": _ClaimingExecutor(self)})
-        self._sweeper = threading.Thread(target=self._sweep_loop, name="sweeper", daemon=True)
 
     # --- life cycle -------------------------------------------------------------------------------
     def start(self) -> None:
         replicas.register(self.engine, self.owner, self.heartbeat_s)
-        self._poll_controls(take_triggers=False)  # pauses are known before the first fire
+        self._apply_controls(self._tick(beat=False).controls, take_triggers=False)  # pauses known before any fire
         self._accepting.set()
         self.catch_up()
         for p in self.plan.values():
@@ -107,13 +112,12 @@ class SchedulerService:
             )
         self._aps.add_listener(self._on_missed, EVENT_JOB_MISSED)
         self._aps.start()
-        self._sweeper.start()
         self._fleet.start()
         log.info("scheduler_started", instance=self.owner, jobs=sorted(self.plan))
 
     def alive(self) -> bool:
-        """The APScheduler loop runs and the sweeper ticked recently."""
-        return bool(self._aps.running) and time.monotonic() - self._last_tick < 3 * self._sweep_every + 5
+        """The APScheduler loop runs and the fleet thread ticked recently."""
+        return bool(self._aps.running) and time.monotonic() - self._last_tick < 3 * CONTROL_POLL_S + 5
 
     def stop(self, grace: float) -> None:
         """Stop taking fires; let running jobs finish within ``grace`` seconds, then cancel them."""
@@ -134,12 +138,13 @@ class SchedulerService:
         for thread in list(self._side_runs):  # recoveries and catch-ups: cancelled above, recorded before exit
             thread.join(timeout=max(SIDE_RUN_JOIN_S, deadline - time.monotonic()))
         self._stopped.set()
-        self._sweeper.join(timeout=2)
         self._fleet.join(timeout=2)
         try:
             replicas.stopped(self.engine, self.owner)
         except Exception as exc:  # the row then turns silent: the truth, as far as anyone can tell
             log.warning("replica_stop_not_recorded", error=str(exc))
+        if self._tick_engine is not None:
+            self._tick_engine.dispose()
         log.info("scheduler_stopped", instance=self.owner)
 
     # --- fires --------------------------------------------------------------------------------------
@@ -311,21 +316,15 @@ class SchedulerService:
             log.warning("catch_up_failed", job=planned.name, shard=shard, error=str(exc))
 
     # --- abandoned runs --------------------------------------------------------------------------------
-    def _sweep_loop(self) -> None:
-        while not self._stopped.wait(self._sweep_every * (0.5 + 0.5 * self._rng.random())):
-            self._last_tick = time.monotonic()
-            if not self._accepting.is_set():
-                continue
-            try:
-                for run in runs.sweep_abandoned(self.engine, self.owner):
-                    log.warning("run_abandoned", job=run.job, shard=run.shard, run_id=run.run_id, owner=run.owner)
-                    self._submit_recovery(run)
-                # Abandoned runs whose sweeper died before its recovery claimed the fire: any replica takes them.
-                recoverable = [name for name, p in self.plan.items() if p.recover]
-                for run in runs.unrecovered(self.engine, recoverable, RECOVER_WITHIN_S, RECOVER_AFTER_S):
-                    self._submit_recovery(run)
-            except Exception as exc:  # database briefly unavailable: try again next tick
-                log.warning("sweep_failed", error=str(exc))
+    def _sweep(self, found: tick.Tick) -> None:
+        """Act on what a tick found: mark expired runs abandoned (``runs.sweep_abandoned``) and recover them
+        and the abandoned runs whose sweeper died before its recovery claimed the fire."""
+        if found.expired:
+            for run in runs.sweep_abandoned(self.engine, self.owner):
+                log.warning("run_abandoned", job=run.job, shard=run.shard, run_id=run.run_id, owner=run.owner)
+                self._submit_recovery(run)
+        for run in found.unrecovered:
+            self._submit_recovery(run)
 
     def _submit_recovery(self, run: runs.Abandoned) -> None:
         planned = self.plan.get(run.job)
@@ -371,25 +370,43 @@ class SchedulerService:
             self._recovering.discard(run.run_id)
 
 
-    # --- fleet control and this replica's heartbeat ----------------------------------------------------
-    def _fleet_loop(self) -> None:
-        next_beat = time.monotonic() + self.heartbeat_s
-        while not self._stopped.wait(CONTROL_POLL_S * (0.8 + 0.4 * self._rng.random())):
-            try:
-                self._poll_controls(take_triggers=self._accepting.is_set())
-            except Exception as exc:  # database briefly unavailable: the last known controls stay
-                log.warning("control_poll_failed", error=str(exc))
-            if time.monotonic() >= next_beat:  # also while draining: a stopping replica is not silent
-                next_beat = time.monotonic() + self.heartbeat_s
-                running = [replicas.RunningRun(*r) for r in self.runner.running_runs()]
-                try:
-                    replicas.beat(self.engine, self.owner, running)
-                except Exception as exc:
-                    log.warning("replica_heartbeat_failed", error=str(exc))
+    # --- the fleet tick: controls, lease expiries and this replica's heartbeat -------------------------------
+    def _tick(self, *, beat: bool) -> tick.Tick:
+        heartbeat = None
+        if beat:
+            heartbeat = replicas.beat(self.owner, [replicas.RunningRun(*r) for r in self.runner.running_runs()])
+        return tick.tick(self.engine, self._tick_engine, self._tick_statement, heartbeat)
 
-    def _poll_controls(self, *, take_triggers: bool) -> None:
-        with self.engine.connect() as conn:
-            new = control.read(conn)
+    def _fleet_loop(self) -> None:
+        """One tick about every ``CONTROL_POLL_S`` (jittered, so replicas spread out), and one just after the
+        earliest lease expiry the last tick reported, when that comes first."""
+        next_beat = time.monotonic() + self.heartbeat_s
+        next_tick = time.monotonic() + CONTROL_POLL_S * (0.8 + 0.4 * self._rng.random())
+        expiry_at: float | None = None  # monotonic time of the earliest lease expiry known
+        while not self._stopped.wait(max(0.0, min(next_tick, expiry_at or next_tick) - time.monotonic())):
+            self._last_tick = now = time.monotonic()
+            next_tick = now + CONTROL_POLL_S * (0.8 + 0.4 * self._rng.random())
+            beat = now >= next_beat  # also while draining: a stopping replica is not silent
+            if beat:
+                next_beat = now + self.heartbeat_s
+            accepting = self._accepting.is_set()
+            try:
+                found = self._tick(beat=beat)
+            except Exception as exc:  # database briefly unavailable: the last known controls stay
+                log.warning("fleet_tick_failed", error=str(exc))
+                expiry_at = None  # the next tick, a second away, learns it again
+                continue
+            to_expiry = found.seconds_to_expiry()
+            expiry_at = None if to_expiry is None or to_expiry <= 0 else time.monotonic() + to_expiry + EXPIRY_WAKE_S
+            self._apply_controls(found.controls, take_triggers=accepting)
+            if not accepting:
+                continue
+            try:
+                self._sweep(found)
+            except Exception as exc:  # database briefly unavailable: the next tick sees the expiry again
+                log.warning("sweep_failed", error=str(exc))
+
+    def _apply_controls(self, new: control.Controls, *, take_triggers: bool) -> None:
         old, self._controls = self._controls, new
         for p in set(new.pauses) - set(old.pauses):
             log.info("pause_seen", job=p.job, shard=p.shard, paused_by=p.paused_by, reason=p.reason)

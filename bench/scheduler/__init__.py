@@ -1,6 +1,7 @@
 """Benchmark of the scheduler core (issue 5), one module per part: (a) per-fire overhead
 (:mod:`.overhead`, profiled by :mod:`.profiling`), (b) failover after SIGKILL (:mod:`.failover`),
-(c) fleet throughput (:mod:`.throughput`); :mod:`.common` holds what they share.
+(c) fleet throughput (:mod:`.throughput`); :mod:`.common` holds what they share. The cost of an idle fleet
+next to APScheduler 4 (issue 16) is a command of its own: ``python -m bench.scheduler.idle`` (:mod:`.idle`).
 
 Each combination of database and lock backend gets a fresh database (``bench_<random>`` on
 MariaDB/PostgreSQL, dropped at the end; a temporary file for SQLite) migrated to head and its own Redis
