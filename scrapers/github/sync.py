@@ -443,10 +443,7 @@ class RepoSync:
                 if mode == "issues":
                     planned, stop = self._issues_page(size, cursor, top, floor, boundary, at, page, done, total, pool)
                     done, at, page = planned.done, planned.cursor.at, planned.cursor.page
-                    pending.append(planned)
-                    self.stats.pages += 1
-                    while len(pending) > LOOKAHEAD_PAGES:
-                        self._commit(pending.popleft())
+                    self._queue(pending, planned)
                     if stop:
                         break
                     continue
@@ -503,10 +500,7 @@ class RepoSync:
                     )
                 planned = self._plan_page(fetched, items, floor, after, pool)
                 planned.done, planned.total = done, total
-                pending.append(planned)
-                self.stats.pages += 1
-                while len(pending) > LOOKAHEAD_PAGES:
-                    self._commit(pending.popleft())
+                self._queue(pending, planned)
                 if stop:
                     break
         except BaseException as exc:
@@ -520,6 +514,13 @@ class RepoSync:
                 failure = exc
         if failure is not None:
             raise failure
+
+    def _queue(self, pending: deque[_Page], planned: _Page) -> None:
+        """Queue a planned page; write the oldest while more than LOOKAHEAD_PAGES wait."""
+        pending.append(planned)
+        self.stats.pages += 1
+        while len(pending) > LOOKAHEAD_PAGES:
+            self._commit(pending.popleft())
 
     def _issues_page(
         self, size: PageSize, cursor: Cursor, top: datetime | None, floor: datetime | None,
