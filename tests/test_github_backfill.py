@@ -323,6 +323,7 @@ def test_sigkill_mid_backfill_then_another_replica_finishes_from_the_cursors(
         first.wait(timeout=10)
         with engine.connect() as conn:
             cursors = {r.stream: json.loads(r.state) for r in conn.execute(sa.select(scrape_cursors))}
+        listed_by_a = {r.path for r in requests_of(fake) if r.status in (200, 304)}
         fake.reset_requests()
         env_b = {**env, "SCRAPESCHED_INSTANCE_ID": "replica-b"}
         for _ in range(40):  # replica A's lease runs out after its ttl
@@ -339,6 +340,8 @@ def test_sigkill_mid_backfill_then_another_replica_finishes_from_the_cursors(
         assert pulls and pulls[0].endswith(f"page={resume_page}")
         since = cursors["comments"]["at"][:19]
         assert feed and since.replace(":", "%3A") in feed[0]
+        # the SIGKILL cost at most the page in flight of each stream
+        assert len(set(pulls) & listed_by_a) <= 1 and len(set(feed) & listed_by_a) <= 1
 
 
 @pytest.mark.slow

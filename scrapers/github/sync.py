@@ -68,8 +68,9 @@ from scrapesched.scrapers.github.write import BundleWriter, PrBundle
 log = structlog.get_logger("scrapers.github.sync")
 
 WRITE_EVERY = 10  # pull requests per transaction while a page's reviews come in
-LOOKAHEAD_PAGES = 1  # pull request pages fetched (with their reviews) ahead of the one being written: a
-# SIGKILL loses at most the page being written and this one
+LOOKAHEAD_PAGES = 0  # pull request pages fetched (with their reviews) ahead of the one being written. None:
+# a SIGKILL loses only the page in flight (a page ahead was asked again after every SIGKILL, while GitHub's
+# budget, not the overlap, sets the pace of a big sync)
 REFRESH_CHUNK = 50  # pull requests per transaction in pr_states_refresh
 FEED_SLACK = 50  # comments a pass may list before the feed's next pass starts later (a new URL)
 MAX_PER_PAGE = 100  # GitHub's largest per_page
