@@ -18,6 +18,7 @@ from conftest import REDIS_URL, cli_env, run_cli
 from replicas import canary_rows, fleet, runs_of, wait_for, write_config
 from scrapesched.db.clock import server_time
 from scrapesched.db.schema import triggers
+from scrapesched.scheduler.replicas import listing as replica_listing
 
 pytestmark = pytest.mark.slow
 
@@ -119,13 +120,18 @@ def test_status_shows_live_and_silent_replicas_in_80_columns_and_check_reports_t
         doc = json.loads(run_cli("--config", str(config), "status", "--json", env=env).stdout)
         return {r["instance_id"]: r["state"] for r in doc["replicas"]}
 
+    def states_in_the_database() -> dict[str, str]:  # polled while waiting: a CLI process per poll is slow
+        with engine.connect() as conn:
+            return {r.instance_id: r.state for r in replica_listing(conn)}
+
     with fleet(tmp_path, **settings) as f:
         keeper, victim = f.start("keeper-replica", config), f.start("victim-replica", config)
         assert wait_for(lambda: keeper.started() and victim.started(), 120)
-        assert wait_for(lambda: replicas_by_state() == {"keeper-replica": "live", "victim-replica": "live"}, 20)
+        assert wait_for(lambda: states_in_the_database() == {"keeper-replica": "live", "victim-replica": "live"}, 20)
+        assert replicas_by_state() == {"keeper-replica": "live", "victim-replica": "live"}
         victim.signal(signal.SIGKILL)
         victim.wait()
-        assert wait_for(lambda: replicas_by_state().get("victim-replica") == "silent", 60)
+        assert wait_for(lambda: states_in_the_database().get("victim-replica") == "silent", 60)
         text = run_cli("--config", str(config), "status", env=narrow)
         assert text.returncode in (0, 1), text.stderr
         lines = text.stdout.splitlines()
