@@ -19,7 +19,13 @@ After ``--settle`` seconds, over ``--seconds``, per replica (or node):
 ``--tree DIR`` runs the replicas from another checkout (``PYTHONPATH=DIR``), e.g. the last commit before
 issue 16 (``git archive <commit> | tar -x -C DIR``), to measure before and after on the same machine.
 
+``--per-fire S`` also runs the fleet with the ``canary`` job (``seconds = 0``) fired every S seconds and
+reports the **fleet's statements per fire**: (statements of the busy fleet - those of the idle fleet, over
+the same window) / fires in the window, i.e. what one fire costs all replicas together (the winner's claim,
+lease, run and completion, and the losers' claims), transaction control included.
+
     python -m bench.scheduler.idle [--seconds 30] [--settle 10] [--replicas 4] [--tree DIR] [--skip-apscheduler4]
+        [--per-fire 2]
 """
 
 from __future__ import annotations
@@ -140,9 +146,11 @@ def measure(name: str, pids: list[int], log: StatementLog, settle: float, second
     return Idle(name, len(pids), elapsed, statements / per, control / per, 1000 * cpu / per)
 
 
-def scrapesched_fleet(env: BenchEnv, n: int, settle: float, seconds: float, tree: Path | None) -> Idle:
+def scrapesched_fleet(
+    env: BenchEnv, n: int, settle: float, seconds: float, tree: Path | None, schedule: str = CONFIG
+) -> Idle:
     config = env.workdir / "idle.toml"
-    config.write_text(CONFIG)
+    config.write_text(schedule)
     with fresh_database("postgres", env) as (url, engine):
         database = make_url(url).database
         assert database is not None
@@ -254,6 +262,8 @@ def main() -> None:
     parser.add_argument("--replicas", type=int, default=4)
     parser.add_argument("--tree", type=Path, default=None, help="run the replicas from this checkout")
     parser.add_argument("--skip-apscheduler4", action="store_true")
+    parser.add_argument("--per-fire", type=float, default=None, metavar="S",
+                        help="also fire the canary every S seconds and report the fleet's statements per fire")
     args = parser.parse_args()
     if not os.access(SERVER_LOG, os.R_OK):
         sys.exit(f"cannot read the PostgreSQL server log {SERVER_LOG}: statements are counted from it")
@@ -264,6 +274,16 @@ def main() -> None:
         env = BenchEnv(Path(tmp), servers)
         progress("scrapesched fleet")
         results.append(scrapesched_fleet(env, args.replicas, args.settle, args.seconds, args.tree))
+        if args.per_fire:
+            progress(f"scrapesched fleet, canary every {args.per_fire:g} s")
+            every = f'[jobs.canary]\ninterval = "{args.per_fire:g}s"\nparams = {{ seconds = 0 }}\n'
+            busy = scrapesched_fleet(env, args.replicas, args.settle, args.seconds, args.tree, every)
+            idle, fires = results[0], busy.seconds / args.per_fire
+            extra = (busy.statements - idle.statements) * busy.replicas * busy.seconds
+            control = (busy.transaction_control - idle.transaction_control) * busy.replicas * busy.seconds
+            print(f"fleet of {busy.replicas}, canary every {args.per_fire:g} s, {fires:.0f} fires in "
+                  f"{busy.seconds:.0f} s: **{extra / fires:.1f} statements per fire** "
+                  f"({control / fires:.1f} of them BEGIN/COMMIT/ROLLBACK); CPU {busy.cpu_ms:.2f} ms/s per replica\n")
         if not args.skip_apscheduler4:
             progress("APScheduler 4 fleet")
             results.append(apscheduler4_fleet(env, args.replicas, args.settle, args.seconds))
