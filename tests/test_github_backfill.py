@@ -271,7 +271,7 @@ def test_a_bad_token_fails_at_once_with_one_line(migrated_env: dict[str, str]) -
 def test_run_once_defers_when_the_budget_is_spent_and_status_shows_it(
     migrated_env: dict[str, str], engine: sa.Engine
 ) -> None:
-    with FakeGitHub.seeded(repos=[REPO], prs_per_repo=20, seed=37, rate_limit=15, rate_limit_window=3600) as fake:
+    with FakeGitHub.seeded(repos=[REPO], prs_per_repo=20, seed=37, rate_limit=25, rate_limit_window=3600) as fake:
         env = _github_env(migrated_env, fake)
         done = run_cli("run-once", "github_prs", "--param", "per_page=5", env=env, timeout=60)
         assert done.returncode == 75, done.stdout + done.stderr

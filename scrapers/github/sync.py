@@ -626,17 +626,33 @@ class RepoSync:
         written: set[int] = set()
         # Pull requests are written as their reviews come in (a few per transaction), so a crash loses only
         # the reviews in flight: the next run lists the page again but finds these pull requests up to date.
+        failure: BaseException | None = None
         for future in as_completed(waiting):
             bundle = by_number[waiting[future]]
-            reviews, fetched = future.result()
+            try:
+                reviews, fetched = future.result()
+            except BaseException as exc:  # the others still finish (each checks the run first)
+                failure = failure or exc
+                continue
             bundle.reviews = reviews
             bundle.etag_rows += [f.etag_row for f in fetched if f.etag_row is not None]
             ready.append(bundle)
-            if len(ready) >= WRITE_EVERY and len(written) + len(ready) < len(page.reviews):
+            if failure is None and len(ready) >= WRITE_EVERY and len(written) + len(ready) < len(page.reviews):
                 chunk, ready = ready, []
                 self.env.add_rows(self.env.transaction(partial(self.writer.write, bundles=chunk)))
                 written.update(b.number for b in chunk)
                 self.stats.pulls_written += len(chunk)
+        if failure is not None:
+            # A spent budget (or a failed review list) ends the run, but what it bought is kept: the pull
+            # requests whose reviews are in are written (not the page's cursor), and the next run finds them
+            # up to date. A write the run may no longer make (lease lost) is refused by its guard.
+            if ready and isinstance(failure, Exception) and not isinstance(failure, RunCancelled):
+                try:
+                    self.env.add_rows(self.env.transaction(partial(self.writer.write, bundles=ready)))
+                    self.stats.pulls_written += len(ready)
+                except Exception as exc:
+                    log.warning("github_partial_page_not_written", repo=self.repo, error=str(exc))
+            raise failure
         bundles = [b for b in bundles if b.number not in written]
         page_rows = [page.fetched.etag_row] if page.fetched.etag_row is not None else []
         if not bundles and not page_rows and (page.cursor.resuming or page.cursor == self._written):
