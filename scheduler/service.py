@@ -22,7 +22,7 @@ import random
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
@@ -48,6 +48,8 @@ RECOVER_WITHIN_S = 600.0  # an abandoned run without a recovery run is recovered
 SIDE_RUN_JOIN_S = 10.0  # at shutdown, how long a cancelled recovery or catch-up run may take to record its end
 RECOVER_AFTER_S = 2.0  # ... once it has been abandoned this long (its sweeper's own recovery claims first)
 MAX_EARLY_WAIT_S = 300.0
+CLOCK_FRESH_S = 5.0  # a fleet tick's reading of the database clock this recent stands in for a read per fire
+EARLY_LOG_S = 0.05  # a wait for the database clock this long is logged (shorter: the reading's own latency)
 CONTROL_POLL_S = 1.0  # the fleet tick's period: pauses and triggers reach every replica within about a second
 HEARTBEAT_MIN_S, HEARTBEAT_MAX_S = 1.0, 5.0  # replica heartbeat: a third of the shortest lease ttl, in these
 
@@ -85,6 +87,7 @@ class SchedulerService:
         self._controls = control.Controls()
         self._inflight_triggers: set[int] = set()
         self._last_fire: dict[str, datetime] = {}
+        self._db_clock: tuple[datetime, float] | None = None  # (database time, monotonic time after reading it)
         self._recovering: set[int] = set()
         self._side_runs: set[threading.Thread] = set()  # recovery and catch-up runs (threads of their own)
         recoverable = [name for name, p in self.plan.items() if p.recover]
@@ -173,11 +176,21 @@ class SchedulerService:
     def _wait_for_database_time(self, scheduled_for: datetime) -> None:
         """A replica whose clock runs fast fires early: wait until the database's clock reaches the fire,
         so a fire is never claimed before its time (and never collides with the previous one's lease)."""
-        now = transaction(self.engine, server_time, what="read the database clock")
-        early = (scheduled_for - now).total_seconds()
+        early = (scheduled_for - self._database_time()).total_seconds()
         if early > 0:
-            log.info("waiting_for_database_clock", seconds=round(early, 3), scheduled_for=scheduled_for.isoformat())
+            if early >= EARLY_LOG_S:
+                log.info("waiting_for_database_clock", seconds=round(early, 3),
+                         scheduled_for=scheduled_for.isoformat())
             self._stopped.wait(min(early, MAX_EARLY_WAIT_S))
+
+    def _database_time(self) -> datetime:
+        """The database's clock, never ahead of it: from the last fleet tick's reading when that is fresh (no
+        statement per fire; the reading was taken before the tick returned, so adding the time elapsed since
+        gives a lower bound), else read."""
+        known = self._db_clock
+        if known is not None and (elapsed := time.monotonic() - known[1]) < CLOCK_FRESH_S:
+            return known[0] + timedelta(seconds=elapsed)
+        return transaction(self.engine, server_time, what="read the database clock")
 
     def _fire(self, planned: PlannedJob, times: list[datetime]) -> None:
         try:
@@ -375,7 +388,10 @@ class SchedulerService:
         heartbeat = None
         if beat:
             heartbeat = replicas.beat(self.owner, [replicas.RunningRun(*r) for r in self.runner.running_runs()])
-        return tick.tick(self.engine, self._tick_engine, self._tick_statement, heartbeat)
+        found = tick.tick(self.engine, self._tick_engine, self._tick_statement, heartbeat)
+        now = found.now if found.now.tzinfo is not None else found.now.replace(tzinfo=UTC)
+        self._db_clock = (now, time.monotonic())
+        return found
 
     def _fleet_loop(self) -> None:
         """One tick about every ``CONTROL_POLL_S`` (jittered, so replicas spread out), and one just after the
