@@ -387,16 +387,8 @@ class RepoSync:
 
     def _band_pulls(self, issues: list[dict[str, Any]], pool: ThreadPoolExecutor) -> list[dict[str, Any]]:
         """The pull requests among ``issues`` that moved (or whose labels differ), fetched one by one."""
-        stored, labels = self._stored([int(i["number"]) for i in issues])
-        wanted = []
-        for issue in issues:
-            number, ours = int(issue["number"]), parse_time(issue.get("updated_at"))
-            theirs = stored.get(number)
-            if number in self._listed and (ours is None or (self._listed[number] or ours) >= ours):
-                continue  # listed by this pass already (its page may not be written yet)
-            moved = theirs is None or (ours is not None and ours > theirs)
-            if moved or label_names(issue) != labels.get(number, set()):
-                wanted.append(number)
+        moved, relabelled = self._changed([i for i in issues if not self._planned_already(i)])
+        wanted = moved + relabelled
 
         def one(number: int) -> dict[str, Any]:
             if self._abort.is_set():
@@ -570,15 +562,8 @@ class RepoSync:
             return planned  # written with this validator by an earlier run
         window = [p for p in items if floor is None or (parse_time(p.get("updated_at")) or floor) >= floor]
         self._listed.update((int(p["number"]), parse_time(p.get("updated_at"))) for p in window)
-        stored, labels = self._stored([int(p["number"]) for p in window])
-        moved: list[int] = []
-        for pull in window:
-            number = int(pull["number"])
-            ours, theirs = parse_time(pull.get("updated_at")), stored.get(number)
-            if theirs is None or (ours is not None and ours > theirs):
-                moved.append(number)
-            elif ours == theirs and label_names(pull) != labels.get(number, set()):
-                planned.bundles.append(PrBundle(number, pull=pull))
+        moved, relabelled = self._changed(window)
+        planned.bundles += [PrBundle(int(p["number"]), pull=p) for p in window if int(p["number"]) in relabelled]
         session = self.env.session
         known = session.prefetch([session.client.url(*self._reviews_path(n)) for n in moved])
         for pull in window:
@@ -587,6 +572,26 @@ class RepoSync:
                 planned.reviews[number] = pool.submit(self._reviews, number, known)
                 planned.bundles.append(PrBundle(number, pull=pull))
         return planned
+
+    def _planned_already(self, item: dict[str, Any]) -> bool:
+        """Listed by this pass at this ``updated_at`` or a later one (its page may not be written yet)."""
+        number, ours = int(item["number"]), parse_time(item.get("updated_at"))
+        return number in self._listed and (ours is None or (self._listed[number] or ours) >= ours)
+
+    def _changed(self, items: list[dict[str, Any]]) -> tuple[list[int], list[int]]:
+        """Of listed pull requests (or issues): those new or updated since stored, and those stored at the same
+        ``updated_at`` whose labels differ (in list order)."""
+        stored, labels = self._stored([int(p["number"]) for p in items])
+        moved: list[int] = []
+        relabelled: list[int] = []
+        for item in items:
+            number = int(item["number"])
+            ours, theirs = parse_time(item.get("updated_at")), stored.get(number)
+            if theirs is None or (ours is not None and ours > theirs):
+                moved.append(number)
+            elif ours == theirs and label_names(item) != labels.get(number, set()):
+                relabelled.append(number)
+        return moved, relabelled
 
     def _reviews_path(self, number: int) -> tuple[str, dict[str, Any]]:
         return f"repos/{self.repo}/pulls/{number}/reviews", {"per_page": self.env.per_page}
