@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 
 from scrapesched.console import models
 from scrapesched.db.clock import server_time
+from scrapesched.db.retry import read
 from scrapesched.db.vocabulary import RunStatus
 from scrapesched.locks import LockBackend
 from scrapesched.scheduler import control, overview, replicas, runs
@@ -68,9 +69,8 @@ def fleet(engine: Engine, locks: LockBackend, plan: Sequence[PlannedJob]) -> mod
     """Every replica and job shard: ``scheduler.overview`` plus schedule, next fire and a running sync's
     progress and cursors."""
     view = overview.read(engine, locks, plan)
-    with engine.connect() as conn:
-        running = {(r.job, r.shard): r for r in runs.running(conn)}
-        found = cursors.all_cursors(conn)
+    in_flight, found = read(engine, lambda conn: (runs.running(conn), cursors.all_cursors(conn)), what="fleet page")
+    running = {(r.job, r.shard): r for r in in_flight}
     planned = {p.name: p for p in plan}
     shards: list[models.Shard] = []
     for s in view.shards:
@@ -111,9 +111,14 @@ def _duration(r: runs.RunRecord, now: datetime) -> float | None:
 def run_page(engine: Engine, f: RunFilter) -> models.RunPage:
     """One page of runs, newest first (keyset: ``before`` is the last ``run_id`` of the previous page)."""
     limit = max(1, min(f.limit, MAX_PAGE))
-    with engine.connect() as conn:
-        now = server_time(conn)
-        found = runs.recent(conn, job=f.job, shard=f.shard, status=f.status, before=f.before, limit=limit + 1)
+    now, found = read(
+        engine,
+        lambda conn: (
+            server_time(conn),
+            runs.recent(conn, job=f.job, shard=f.shard, status=f.status, before=f.before, limit=limit + 1),
+        ),
+        what="runs page",
+    )
     page = found[:limit]
     out = [
         models.Run(
@@ -145,11 +150,14 @@ def run_page(engine: Engine, f: RunFilter) -> models.RunPage:
 def github(engine: Engine, plan: Sequence[PlannedJob]) -> models.GitHub:
     """GitHub budgets per token identity, and repositories part way through a pass or deferred (of the
     planned job shards)."""
-    with engine.connect() as conn:
-        now = server_time(conn)
-        stored = budget.stored_budgets(conn)
-        found = cursors.all_cursors(conn)
-        last = runs.last_runs(conn, [(p.name, shard) for p in plan for shard in p.shards])
+    keys = [(p.name, shard) for p in plan for shard in p.shards]
+    now, stored, found, last = read(
+        engine,
+        lambda conn: (
+            server_time(conn), budget.stored_budgets(conn), cursors.all_cursors(conn), runs.last_runs(conn, keys)
+        ),
+        what="github page",
+    )
     budgets = [
         models.TokenBudget(
             token_id=b.token_id,
@@ -184,8 +192,7 @@ def _count(rows: Sequence[buffer.SummaryRow], keep: Callable[[buffer.SummaryRow]
 
 def hosts(engine: Engine) -> list[models.Host]:
     """The per-host HTTP summary: answers by class and every (status, error type) row."""
-    with engine.connect() as conn:
-        rows = buffer.summary_rows(conn)
+    rows = read(engine, buffer.summary_rows, what="hosts page")
     by_host: dict[str, list[buffer.SummaryRow]] = {}
     for row in rows:
         by_host.setdefault(row.host, []).append(row)

@@ -17,12 +17,13 @@ is one file on one host, where a frozen writer holds the file's write lock: its 
 how long the others wait before they retry.
 
 ``connect_engine`` checks the connection and turns "cannot connect" into one line naming the host.
-``autocommit_engine`` gives a server engine a small sibling for one-statement work (lease tokens): same
-database and settings, every statement committing by itself, no ping at checkout.
+``autocommit_engine`` gives a server engine its one small sibling for one-statement work (lease tokens, the
+fleet tick, claims): same database and settings, every statement committing by itself, no ping at checkout.
 """
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 from weakref import WeakKeyDictionary
 
@@ -43,6 +44,9 @@ AUTOCOMMIT_MAX_OVERFLOW = 6
 
 # The timeouts each engine of ``create_engine`` was made with, for its ``autocommit_engine`` sibling.
 _TIMEOUTS: WeakKeyDictionary[Engine, dict[str, float]] = WeakKeyDictionary()
+# The autocommit sibling of each engine, made on first use and shared by everything that uses that engine.
+_SIBLINGS: WeakKeyDictionary[Engine, Engine] = WeakKeyDictionary()
+_SIBLINGS_LOCK = threading.Lock()
 
 
 def _sqlite_engine(url: URL, **kwargs: Any) -> Engine:
@@ -84,7 +88,10 @@ def create_engine(
     """
     parsed = make_url(normalize_database_url(url))
     backend = parsed.get_backend_name()
-    kwargs.setdefault("pool_pre_ping", True)
+    # No ping at every checkout (one round trip per transaction): a connection the server has closed fails
+    # its first statement, SQLAlchemy invalidates the pool's older connections, and the retry policy
+    # (``db.retry``: every read and write of a replica goes through it) runs the work again on a new one.
+    kwargs.setdefault("pool_pre_ping", False)
     if backend == "sqlite":
         return _sqlite_engine(parsed, **kwargs)
     try:
@@ -103,23 +110,32 @@ def create_engine(
 
 
 def autocommit_engine(engine: Engine) -> Engine:
-    """A small engine on the database of a MariaDB/MySQL or PostgreSQL ``engine``, with its settings and
+    """The small sibling of a MariaDB/MySQL or PostgreSQL ``engine``, on its database with its settings and
     timeouts, whose connections commit every statement by itself: no BEGIN, COMMIT or reset ROLLBACK round
-    trips, and no ping at checkout. For work that is ONE statement, run with ``db.retry.autocommit``: a
-    pooled connection the server has closed fails that statement, which the retry runs again on a new
-    connection. The caller disposes it.
+    trips, and no ping at checkout. For work that is ONE statement, run with ``db.retry.autocommit`` (or
+    ``db.retry.single``): a pooled connection the server has closed fails that statement, which the retry
+    runs again on a new connection.
+
+    One sibling per engine, made on first use and shared by every caller (its pool is small); it is disposed
+    with ``engine``. Disposing it as well is harmless: it opens new connections when used again.
     """
     if engine.dialect.name == "sqlite":
         raise ValueError("SQLite is local: use its engine's transactions")
-    return create_engine(
-        engine.url.render_as_string(hide_password=False),
-        **_TIMEOUTS.get(engine, {}),
-        pool_pre_ping=False,
-        isolation_level="AUTOCOMMIT",
-        skip_autocommit_rollback=True,
-        pool_size=AUTOCOMMIT_POOL_SIZE,
-        max_overflow=AUTOCOMMIT_MAX_OVERFLOW,
-    )
+    with _SIBLINGS_LOCK:
+        sibling = _SIBLINGS.get(engine)
+        if sibling is None:
+            sibling = create_engine(
+                engine.url.render_as_string(hide_password=False),
+                **_TIMEOUTS.get(engine, {}),
+                pool_pre_ping=False,
+                isolation_level="AUTOCOMMIT",
+                skip_autocommit_rollback=True,
+                pool_size=AUTOCOMMIT_POOL_SIZE,
+                max_overflow=AUTOCOMMIT_MAX_OVERFLOW,
+            )
+            event.listen(engine, "engine_disposed", lambda _engine, sibling=sibling: sibling.dispose())
+            _SIBLINGS[engine] = sibling
+    return sibling
 
 
 def _mysql_engine(parsed: URL, connect_timeout: float, lock: float, idle: float, **kwargs: Any) -> Engine:

@@ -3,7 +3,8 @@
 ``retrying`` builds it for any predicate (the HTTP client uses it too); ``transaction`` applies it to a
 whole database transaction: on a deadlock, lock wait timeout, serialization failure, lost connection or
 SQLite "database is locked" the transaction is rolled back and re-run from its start, never half of it.
-``autocommit`` applies it to one statement on an autocommit engine (``db.engine.autocommit_engine``).
+``autocommit`` applies it to one statement on an autocommit engine (``db.engine.autocommit_engine``);
+``single`` runs one statement of an engine's on its autocommit sibling, or in a transaction on SQLite.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import structlog
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
+
+from scrapesched.db.engine import autocommit_engine
 
 T = TypeVar("T")
 log = structlog.get_logger("db.retry")
@@ -90,13 +93,29 @@ def transaction(engine: Engine, work: Callable[[Connection], T], *, attempts: in
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def autocommit(engine: Engine, work: Callable[[Connection], T], *, attempts: int = 6, what: str = "statement") -> T:
-    """Run ``work(conn)`` on a connection of an autocommit engine (``db.engine.autocommit_engine``): each
-    statement commits by itself, so ``work`` must be ONE statement (or statements that need no atomicity)
-    and safe to run again. Re-run on the transient errors of ``transaction``, among them a pooled
-    connection found dead (such an engine does not ping at checkout).
-    """
+def read(engine: Engine, work: Callable[[Connection], T], *, attempts: int = 6, what: str = "read") -> T:
+    """Run ``work(conn)``, which only reads, on a connection of ``engine``, re-run from its start on the
+    transient errors of ``transaction``, among them a pooled connection the server has closed: the server
+    engines do not ping a connection at every checkout, so every read on a long-lived replica goes
+    through here or ``transaction`` (a command's fresh process may use ``engine.connect()``)."""
     for attempt in retrying(is_retryable, attempts=attempts, what=what):
         with attempt, engine.connect() as conn:
             return work(conn)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def autocommit(engine: Engine, work: Callable[[Connection], T], *, attempts: int = 6, what: str = "statement") -> T:
+    """Run ``work(conn)`` on a connection of an autocommit engine (``db.engine.autocommit_engine``): each
+    statement commits by itself, so ``work`` must be ONE statement (or statements that need no atomicity)
+    and safe to run again. Re-run on the transient errors of ``transaction``, as ``read`` is.
+    """
+    return read(engine, work, attempts=attempts, what=what)
+
+
+def single(engine: Engine, work: Callable[[Connection], T], *, attempts: int = 6, what: str = "statement") -> T:
+    """Run ``work(conn)``, ONE statement safe to run again, committed by itself: on the autocommit sibling of
+    a MariaDB/MySQL or PostgreSQL ``engine`` (one round trip: no ping, BEGIN or COMMIT), in a transaction of
+    ``engine`` on SQLite (local, where a transaction costs no round trip). Retried like ``transaction``."""
+    if engine.dialect.name == "sqlite":
+        return transaction(engine, work, attempts=attempts, what=what)
+    return autocommit(autocommit_engine(engine), work, attempts=attempts, what=what)

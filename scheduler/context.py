@@ -27,7 +27,7 @@ import structlog
 from sqlalchemy import Connection, Engine
 from typing_extensions import TypeVar
 
-from scrapesched.db.retry import transaction
+from scrapesched.db.retry import read, transaction
 
 if TYPE_CHECKING:
     from scrapesched.config.settings import Settings
@@ -97,7 +97,9 @@ class RunContext(Generic[R]):
     still the newest and run row still ours"."""
     completer: Callable[[Connection, dict[str, int]], None] | None = None
     """Records the run ``succeeded`` (with these counters) inside the transaction of the job's last write,
-    after the write guard; the runner sets it. None: the runner records the end itself."""
+    in place of the write guard: it raises as the guard does when the run may no longer write (the
+    completion is itself a conditional write of the run row, so it checks what the guard would). The
+    runner sets it. None: the runner records the end itself."""
     completed: bool = False
     """True once the run's completion committed with its last write (``transaction(..., final=...)``)."""
 
@@ -128,6 +130,11 @@ class RunContext(Generic[R]):
             self.stop_event.wait(min(STOP_POLL_S, left))
         self.check()
 
+    def read(self, work: Callable[[Connection], T], *, what: str = "job read") -> T:
+        """``work(conn)``, reads only, on one connection, re-run from its start on transient database errors
+        (a connection the server closed among them: pooled connections are not pinged at checkout)."""
+        return read(self.engine, work, attempts=self.settings.db_retry_attempts, what=what)
+
     def transaction(
         self,
         work: Callable[[Connection], T],
@@ -153,15 +160,16 @@ class RunContext(Generic[R]):
         def guarded_work(conn: Connection) -> T:
             nonlocal ended
             result = work(conn)
-            # Last, just before COMMIT: the guard row-locks the lease row (which the keep-alive renews on
-            # the table backend) and the run row, so it must hold them only for a moment.
-            if guard is not None:
-                guard(conn)
+            # Last, just before COMMIT: the guard (or the completion, which guards as it writes) row-locks
+            # the lease row (which the keep-alive renews on the table backend) and the run row, so it must
+            # hold them only for a moment.
             ended = bool(final(result)) if callable(final) else final
             if ended and complete is not None:
                 counters = self.counters.as_dict()
                 counters["rows_written"] += rows(result) if rows is not None else 0
                 complete(conn, counters)
+            elif guard is not None:
+                guard(conn)
             return result
 
         result = transaction(self.engine, guarded_work, attempts=self.settings.db_retry_attempts, what=what)

@@ -29,6 +29,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine
 
+from scrapesched.db.retry import read
 from scrapesched.scheduler import runs
 
 log = structlog.get_logger("scheduler.metrics")
@@ -124,8 +125,7 @@ class FreshnessCollector(Collector):
             "scrapesched_freshness_up", "1 when the last-success times could be read from the database, else 0."
         )
         try:
-            with self._engine.connect() as conn:
-                successes = runs.last_successes(conn)
+            successes = read(self._engine, runs.last_successes, attempts=2, what="freshness")
         except Exception as exc:  # a scrape must not fail on a database hiccup
             log.warning("freshness_unavailable", error_type=type(exc).__name__)
             up.add_metric([], 0)

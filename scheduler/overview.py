@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
+from scrapesched.db import retry
 from scrapesched.db.clock import server_time
 from scrapesched.locks import LockBackend
 from scrapesched.scheduler import control, replicas, runs
@@ -78,14 +79,19 @@ class Overview:
 
 def read(engine: Engine, locks: LockBackend, plan: Sequence[PlannedJob]) -> Overview:
     """Every scheduled job shard (and unscheduled ones that have runs) and every replica seen recently."""
-    with engine.connect() as conn:
-        now = server_time(conn)
-        keys = [(p.name, shard) for p in plan for shard in p.shards]  # index probes, not a scan of the history
-        last = runs.last_runs(conn, keys)
-        successes = runs.last_successes(conn, keys)
-        first_starts = runs.first_starts(conn, keys)
-        controls = control.read(conn)
-        fleet = replicas.listing(conn)
+    keys = [(p.name, shard) for p in plan for shard in p.shards]  # index probes, not a scan of the history
+
+    def state(conn: Connection) -> tuple[Any, ...]:
+        return (
+            server_time(conn),
+            runs.last_runs(conn, keys),
+            runs.last_successes(conn, keys),
+            runs.first_starts(conn, keys),
+            control.read(conn),
+            replicas.listing(conn),
+        )
+
+    now, last, successes, first_starts, controls, fleet = retry.read(engine, state, what="overview")
     shards: list[ShardStatus] = []
     for p in plan:
         if not p.scheduled and not any(k[0] == p.name for k in last) and not controls.triggers_of(p.name):

@@ -284,7 +284,9 @@ class Runner:
 
     @staticmethod
     def _complete(conn: Connection, claim: runs.Claim, lease: Lease, counters: dict[str, int]) -> None:
-        """Inside the job's final write transaction, after its write guard: the run ``succeeded``."""
+        """Inside the job's final write transaction, in place of its write guard: the token is still the
+        newest, and the run ``succeeded`` if it is still ours (``runs.finish`` checks what ``still_ours`` does)."""
+        fenced(conn, lease.name, lease.token)
         if not runs.finish(conn, claim, lease.token, RunStatus.SUCCEEDED, None, counters):
             raise RunCancelled("run no longer ours (abandoned after missed heartbeats)")
 

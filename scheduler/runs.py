@@ -22,7 +22,7 @@ from sqlalchemy.dialects import mysql, postgresql, sqlite
 
 from scrapesched.db.clock import db_now, db_now_plus, server_time
 from scrapesched.db.prune import delete_before
-from scrapesched.db.retry import transaction
+from scrapesched.db.retry import read, single, transaction
 from scrapesched.db.schema import job_runs
 from scrapesched.db.types import UTCDateTime
 from scrapesched.db.vocabulary import RunStatus, Trigger
@@ -112,7 +112,7 @@ def claim(
             return None if new_id is None else int(new_id)
         return int(result.inserted_primary_key[0]) if result.rowcount == 1 else None  # type: ignore[index]
 
-    run_id = transaction(engine, insert, what="claim")
+    run_id = single(engine, insert, what="claim")
     if run_id is None:
         if not identify:
             return Taken(owner=None, status=None)
@@ -127,7 +127,7 @@ def claim(
                 )
             ).first()
 
-        row = transaction(engine, owner_of, what="claim owner")
+        row = single(engine, owner_of, what="claim owner")
         if row is None:  # deleted since (retention): nobody holds it now, but this attempt did not win
             return Taken(owner=None, status=None)
         return Taken(owner=row.owner, status=RunStatus(row.status))
@@ -150,11 +150,13 @@ def _mine(c: Claim, token: int | None) -> list[sa.ColumnElement[bool]]:
 
 
 def _update(engine: Engine, c: Claim, token: int | None, what: str, **values: object) -> bool:
+    """ONE conditional UPDATE of the run, committed by itself (``db.retry.single``): True if it was still ours."""
+
     def work(conn: Connection) -> bool:
         stmt = sa.update(job_runs).where(*_mine(c, token)).values(**values)
         return conn.execute(stmt).rowcount == 1
 
-    return transaction(engine, work, what=what)
+    return single(engine, work, what=what)
 
 
 def attach_lease(engine: Engine, c: Claim, token: int) -> bool:
@@ -237,21 +239,18 @@ def sweep_abandoned(engine: Engine, sweeper: str) -> list[Abandoned]:
     heartbeated is never taken, and a row another transaction holds (a replica frozen inside a write)
     is skipped for the next sweep instead of stalling this one.
     """
-    with engine.connect() as conn:
-        now = server_time(conn)
-        rows = conn.execute(
-            sa.select(
-                job_runs.c.id,
-                job_runs.c.job_name,
-                job_runs.c.shard,
-                job_runs.c.scheduled_for,
-                job_runs.c.trigger,
-                job_runs.c.owner,
-                job_runs.c.heartbeat_at,
-                job_runs.c.started_at,
-                job_runs.c.lease_ttl_s,
-            ).where(job_runs.c.status == RunStatus.RUNNING)
-        ).all()
+    query = sa.select(
+        job_runs.c.id,
+        job_runs.c.job_name,
+        job_runs.c.shard,
+        job_runs.c.scheduled_for,
+        job_runs.c.trigger,
+        job_runs.c.owner,
+        job_runs.c.heartbeat_at,
+        job_runs.c.started_at,
+        job_runs.c.lease_ttl_s,
+    ).where(job_runs.c.status == RunStatus.RUNNING)
+    now, rows = read(engine, lambda conn: (server_time(conn), conn.execute(query).all()), what="sweep")
     stale = [r for r in rows if now - (r.heartbeat_at or r.started_at) > timedelta(seconds=r.lease_ttl_s)]
     if not stale:
         return []
@@ -323,31 +322,30 @@ def lease_expiries_query() -> sa.Select[Any]:
 
 def last_scheduled(engine: Engine, job: str, shards: Sequence[str]) -> dict[str, datetime]:
     """The latest scheduled fire recorded per shard of a job."""
-    with engine.connect() as conn:
-        rows = conn.execute(
-            sa.select(job_runs.c.shard, sa.func.max(job_runs.c.scheduled_for))
-            .where(job_runs.c.job_name == job, job_runs.c.trigger == Trigger.SCHEDULE)
-            .where(job_runs.c.shard.in_(list(shards)))
-            .group_by(job_runs.c.shard)
-        ).all()
+    query = (
+        sa.select(job_runs.c.shard, sa.func.max(job_runs.c.scheduled_for))
+        .where(job_runs.c.job_name == job, job_runs.c.trigger == Trigger.SCHEDULE)
+        .where(job_runs.c.shard.in_(list(shards)))
+        .group_by(job_runs.c.shard)
+    )
+    rows = read(engine, lambda conn: conn.execute(query).all(), what="last fires")
     return {shard: utc(when) for shard, when in rows}
 
 
 def buffered_waiting(engine: Engine, job: str, shard: str, exclude_run: int) -> bool:
     """True when another fire of this shard is already waiting for the lease (overlap ``buffer_one``)."""
-    with engine.connect() as conn:
-        found = conn.execute(
-            sa.select(job_runs.c.id)
-            .where(
-                job_runs.c.job_name == job,
-                job_runs.c.shard == shard,
-                job_runs.c.status == RunStatus.RUNNING,
-                job_runs.c.fencing_token.is_(None),
-                job_runs.c.id != exclude_run,
-            )
-            .limit(1)
-        ).first()
-    return found is not None
+    query = (
+        sa.select(job_runs.c.id)
+        .where(
+            job_runs.c.job_name == job,
+            job_runs.c.shard == shard,
+            job_runs.c.status == RunStatus.RUNNING,
+            job_runs.c.fencing_token.is_(None),
+            job_runs.c.id != exclude_run,
+        )
+        .limit(1)
+    )
+    return read(engine, lambda conn: conn.execute(query).first(), what="buffered fire") is not None
 
 
 # -- what ``scrapesched status`` reads: per (job, shard), newest run, last success, first start --------------

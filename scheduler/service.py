@@ -34,7 +34,7 @@ from sqlalchemy import Engine
 from scrapesched.config.errors import ConfigError
 from scrapesched.db.clock import server_time
 from scrapesched.db.engine import autocommit_engine
-from scrapesched.db.retry import transaction
+from scrapesched.db.retry import read, transaction
 from scrapesched.db.vocabulary import RunStatus, Trigger
 from scrapesched.scheduler import control, replicas, runs, tick
 from scrapesched.scheduler.outcome import OutcomeStatus
@@ -283,8 +283,7 @@ class SchedulerService:
 
     def catch_up(self) -> None:
         """Record fires missed while no replica ran; run the newest once (coalesced) when allowed."""
-        with self.engine.connect() as conn:
-            now = server_time(conn)
+        now = read(self.engine, server_time, what="catch-up clock")
         for planned in self.plan.values():
             # Fires after ``now`` and before APScheduler's first one (catch-up can take seconds) are the
             # first fire's coalesced ones (``_coalesced_away``), so none goes unrecorded.

@@ -72,8 +72,7 @@ def delete_older(ctx: RunContext, pruned: Pruned, cutoff: datetime, batch_size: 
 def run_retention(ctx: RunContext) -> None:
     """Delete what is older than its retention (the database's clock decides), and log the counts."""
     settings = ctx.settings.retention
-    with ctx.engine.connect() as conn:
-        now = server_time(conn)
+    now = ctx.read(server_time, what="retention clock")
     deleted: dict[str, int] = {}
     cutoffs: dict[str, str] = {}
     for pruned in PRUNED:

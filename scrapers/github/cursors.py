@@ -31,6 +31,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Connection, Engine
 
+from scrapesched.db.retry import read
 from scrapesched.db.schema import scrape_cursors
 from scrapesched.db.upsert import upsert
 from scrapesched.scrapers.github.rows import parse_time
@@ -69,8 +70,7 @@ def read_cursor(engine: Engine, repo: str, stream: str) -> Cursor:
     query = sa.select(scrape_cursors.c.high_water, scrape_cursors.c.state).where(
         scrape_cursors.c.repo == repo, scrape_cursors.c.stream == stream
     )
-    with engine.connect() as conn:
-        row = conn.execute(query).first()
+    row = read(engine, lambda conn: conn.execute(query).first(), what="scrape cursor")
     if row is None:
         return Cursor()
     return _cursor(row.high_water, row.state)

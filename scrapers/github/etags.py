@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection, Engine
 
 from scrapesched.db.prune import delete_before
+from scrapesched.db.retry import read
 from scrapesched.db.schema import http_etags
 from scrapesched.db.upsert import upsert
 
@@ -122,8 +123,7 @@ class EtagStore:
             http_etags.c.url_hash, http_etags.c.etag, http_etags.c.last_modified, http_etags.c.link,
             http_etags.c.body, http_etags.c.used_at, http_etags.c.token_key,
         ).where(http_etags.c.url_hash.in_(sorted(by_hash)))
-        with self._engine.connect() as conn:
-            rows = conn.execute(query).all()
+        rows = read(self._engine, lambda conn: conn.execute(query).all(), what="validators")
         for row in rows:
             cached = self._cached(row)
             if cached is not None:

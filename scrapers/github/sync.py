@@ -49,6 +49,7 @@ import structlog
 from sqlalchemy import Connection, Engine
 
 from scrapesched.db.clock import db_now, server_time
+from scrapesched.db.retry import read
 from scrapesched.db.schema import pr_health_labels, pr_states
 from scrapesched.scheduler.context import RunCancelled
 from scrapesched.scheduler.threads import RunThreadPool
@@ -599,7 +600,7 @@ class RepoSync:
     def _stored(self, numbers: list[int]) -> tuple[dict[int, datetime | None], dict[int, set[str]]]:
         if not numbers:
             return {}, {}
-        with self.env.engine.connect() as conn:
+        def stored_rows(conn: sa.Connection) -> tuple[dict[int, datetime | None], dict[int, set[str]]]:
             states = conn.execute(
                 sa.select(pr_states.c.pr_number, pr_states.c.updated_at).where(
                     pr_states.c.repo == self.repo, pr_states.c.pr_number.in_(sorted(numbers))
@@ -613,7 +614,9 @@ class RepoSync:
                 )
             ):
                 labels.setdefault(int(r.pr_number), set()).add(r.label_name)
-        return stored, labels
+            return stored, labels
+
+        return read(self.env.engine, stored_rows, what="stored pull requests")
 
     def _reviews(self, number: int, known: dict[str, Cached]) -> tuple[list[Any], list[Fetched]]:
         if self._abort.is_set():
@@ -692,15 +695,12 @@ class RefreshSync:
     def run(self) -> SyncStats:
         env = self.env
         repo_page = env.session.get(f"repos/{self.repo}")  # a missing repository fails here, in one line
-        with env.engine.connect() as conn:
-            numbers = [
-                int(n)
-                for n in conn.execute(
-                    sa.select(pr_states.c.pr_number)
-                    .where(pr_states.c.repo == self.repo, pr_states.c.pr_state == "open")
-                    .order_by(pr_states.c.pr_number)
-                ).scalars()
-            ]
+        open_prs = (
+            sa.select(pr_states.c.pr_number)
+            .where(pr_states.c.repo == self.repo, pr_states.c.pr_state == "open")
+            .order_by(pr_states.c.pr_number)
+        )
+        numbers = [int(n) for n in read(env.engine, lambda conn: conn.execute(open_prs).scalars().all())]
         extra = [repo_page.etag_row] if repo_page.etag_row is not None else []
         with RunThreadPool(max_workers=max(1, env.workers), thread_name_prefix=f"ghr-{self.repo}") as pool:
             for start in range(0, len(numbers), REFRESH_CHUNK):

@@ -189,11 +189,9 @@ def run_http_telemetry(ctx: JobContext) -> None:
     endpoint = endpoint_of(ctx)
     bucket = bucket_start(ctx.scheduled_for, endpoint.interval)
     log = ctx.log.bind(endpoint=endpoint.name, bucket=bucket.isoformat())
-    if endpoint.interval:
-        with ctx.engine.connect() as conn:
-            if _already_scraped(conn, endpoint.name, bucket):
-                log.info("bucket_already_sampled")
-                return
+    if endpoint.interval and ctx.read(lambda conn: _already_scraped(conn, endpoint.name, bucket), what="bucket"):
+        log.info("bucket_already_sampled")
+        return
     result = scrape(ctx.resources.http, endpoint, run_observer(ctx.counters))
     ctx.check()
     ctx.transaction(  # the run's last write: its completion commits with the samples
@@ -273,14 +271,12 @@ def run_rollup(ctx: RunContext) -> None:
     """Roll up every hour with samples since the newest rolled-up hour minus ``lookback_hours``."""
     lookback = timedelta(hours=int(ctx.params["lookback_hours"]))
     max_hours = int(ctx.params["max_hours"])
-    with ctx.engine.connect() as conn:
-        newest = conn.execute(select(func.max(telemetry_hourly.c.hour))).scalar()
+    newest = ctx.read(lambda conn: conn.execute(select(func.max(telemetry_hourly.c.hour))).scalar())
     cursor: datetime | None = floor_hour(newest - lookback) if newest is not None else None
     hours = rows = 0
     while hours < max_hours:
         ctx.check()
-        with ctx.engine.connect() as conn:
-            nxt = _first_sample_at_or_after(conn, cursor)
+        nxt = ctx.read(partial(_first_sample_at_or_after, when=cursor), what="telemetry rollup")
         if nxt is None:
             break
         hour = floor_hour(nxt)

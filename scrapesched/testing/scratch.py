@@ -9,10 +9,11 @@ databases.
 
 from __future__ import annotations
 
+
 import os
 import uuid
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
@@ -101,6 +102,39 @@ def drop_scratch(backend: str, url: str, servers: ServerUrls) -> None:
         return
     force = " WITH (FORCE)" if backend == "postgres" else ""
     _as_admin(servers.admin_url(backend), f"DROP DATABASE IF EXISTS {name}{force}")
+
+
+def kill_sessions(backend: str, url: str, servers: ServerUrls) -> int:
+    """End every server session connected to the database of ``url`` (as a server restart or a proxy would),
+    from the admin account; how many were ended. SQLite has no sessions: 0."""
+    if backend == "sqlite":
+        return 0
+    name = make_url(url).database or ""
+    admin = sa.create_engine(servers.admin_url(backend), isolation_level="AUTOCOMMIT")
+    killed = 0
+    try:
+        with admin.connect() as conn:
+            if backend == "postgres":
+                return len(
+                    conn.execute(
+                        sa.text(
+                            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                            "WHERE datname = :db AND pid <> pg_backend_pid()"
+                        ),
+                        {"db": name},
+                    ).all()
+                )
+            ids = conn.execute(
+                sa.text("SELECT ID FROM information_schema.PROCESSLIST WHERE DB = :db AND ID <> CONNECTION_ID()"),
+                {"db": name},
+            ).scalars()
+            for conn_id in list(ids):
+                with suppress(sa.exc.DBAPIError):  # it may have ended meanwhile
+                    conn.exec_driver_sql(f"KILL CONNECTION {int(conn_id)}")
+                    killed += 1
+    finally:
+        admin.dispose()
+    return killed
 
 
 @contextmanager
