@@ -14,11 +14,11 @@ When a leased run has been recorded, the runner calls the ``on_run_end`` hooks t
 
 from __future__ import annotations
 
-import contextvars
 import threading
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import structlog
@@ -32,6 +32,7 @@ from scrapesched.db.vocabulary import RunStatus, Trigger
 from scrapesched.locks import FencedOut, Lease, LockBackend, LockError, current_token, fenced
 from scrapesched.scheduler import runs
 from scrapesched.scheduler.context import RunCancelled, RunContext, RunDeferred
+from scrapesched.scheduler.heartbeats import RunHeartbeats
 from scrapesched.scheduler.metrics import Metrics
 from scrapesched.scheduler.outcome import Outcome, OutcomeStatus
 from scrapesched.scheduler.plan import PlannedJob
@@ -73,6 +74,7 @@ class Runner:
         self.shutdown = shutdown or threading.Event()
         self._running: dict[int, RunContext[object]] = {}
         self._guard = threading.Lock()
+        self._heartbeats = RunHeartbeats()
 
     def cancel_all(self, reason: str) -> None:
         """Tell every running job to stop (shutdown grace period over, ``run-once`` interrupted); a run that
@@ -213,15 +215,11 @@ class Runner:
         with self._guard:
             self._running[claim.run_id] = ctx
         self.metrics.in_flight.labels(job).inc()
-        beat = threading.Thread(  # in a copy of this context: its lines carry the run's log context
-            target=contextvars.copy_context().run,
-            args=(self._heartbeat, ctx, claim, lease, planned.lease_ttl / 3),
-            daemon=True,
-        )
         try:
             if not runs.attach_lease(self.engine, claim, lease.token):
                 raise RunCancelled("run was taken over before it started")
-            beat.start()
+            # beaten in a copy of this context: its lines carry the run's log context
+            self._heartbeats.add(claim.run_id, planned.lease_ttl / 3, partial(self._beat, ctx, claim, lease))
             log.info("run_started")
             planned.spec.function()(ctx)
             status = RunStatus.SUCCEEDED
@@ -235,8 +233,7 @@ class Runner:
             error = self.redactor(f"{type(exc).__name__}: {exc}")
         finally:
             stop.set()
-            if beat.is_alive():
-                beat.join(timeout=5)
+            self._heartbeats.discard(claim.run_id)
         if ctx.completed:  # the job's final write committed the run's completion with it: nothing is undone
             if error is not None:
                 log.warning("error_after_completion", error=error)
@@ -302,10 +299,11 @@ class Runner:
         except FencedOut:
             return False
 
-    def _heartbeat(self, ctx: RunContext[object], claim: runs.Claim, lease: Lease, every: float) -> None:
-        """Keep the run row alive, checking first: a lost lease stops the run without a heartbeat, and the
-        heartbeat itself checks that no newer token was issued and is refused for a run already stale, so a replica
-        resumed after a freeze never revives a run the fleet has given up on."""
+    def _beat(self, ctx: RunContext[object], claim: runs.Claim, lease: Lease) -> bool:
+        """One heartbeat of the run row (``RunHeartbeats`` calls it every ``ttl / 3``); False once there is
+        nothing more to keep alive. It checks first: a lost lease stops the run without a heartbeat, and the
+        heartbeat itself checks that no newer token was issued and is refused for a run already stale, so a
+        replica resumed after a freeze never revives a run the fleet has given up on."""
 
         def beat(conn: Connection) -> bool:
             # A plain read of the newest token (no row lock: a heartbeat writes no effect, and locking the
@@ -315,21 +313,21 @@ class Runner:
             return runs.heartbeat(conn, claim, lease.token)
 
         stop = ctx.stop_event
-        while not stop.wait(every):
-            if ctx.completed:  # the final write recorded the end: nothing left to keep alive
-                return
-            if lease.lost:
-                log.warning("lease_lost", reason="keep-alive failed; run stopped")
-                ctx.stop_reason = ctx.stop_reason or "lease lost"
-                stop.set()
-                return
-            try:
-                alive = transaction(self.engine, beat, attempts=1, what="heartbeat")
-            except Exception as exc:  # database trouble: the lease keep-alive decides about the run
-                log.warning("heartbeat_failed", error=self.redactor(str(exc)))
-                continue
-            if not alive and not ctx.completed:
-                log.warning("run_taken_over")
-                ctx.stop_reason = ctx.stop_reason or "run no longer ours (abandoned, fenced or stale)"
-                stop.set()
-                return
+        if stop.is_set() or ctx.completed:  # the final write recorded the end: nothing left to keep alive
+            return False
+        if lease.lost:
+            log.warning("lease_lost", reason="keep-alive failed; run stopped")
+            ctx.stop_reason = ctx.stop_reason or "lease lost"
+            stop.set()
+            return False
+        try:
+            alive = transaction(self.engine, beat, attempts=1, what="heartbeat")
+        except Exception as exc:  # database trouble: the lease keep-alive decides about the run
+            log.warning("heartbeat_failed", error=self.redactor(str(exc)))
+            return True
+        if not alive and not ctx.completed:
+            log.warning("run_taken_over")
+            ctx.stop_reason = ctx.stop_reason or "run no longer ours (abandoned, fenced or stale)"
+            stop.set()
+            return False
+        return True
