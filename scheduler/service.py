@@ -404,6 +404,8 @@ class SchedulerService:
             beat = now >= next_beat  # also while draining: a stopping replica is not silent
             if beat:
                 next_beat = now + self.heartbeat_s
+                if not tick.beat_rides_tick(self.engine):  # the heartbeat is a statement of its own here:
+                    next_tick += CONTROL_POLL_S  # the next tick comes a period later, so at most 1 per second
             accepting = self._accepting.is_set()
             try:
                 found = self._tick(beat=beat)

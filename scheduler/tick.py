@@ -11,8 +11,9 @@ A UNION ALL of small reads, each an index lookup or a tiny table:
 
 Every ``heartbeat_s`` the replica's heartbeat (``replicas.beat``) rides in the same tick: on PostgreSQL in the
 statement itself (a data-modifying ``WITH``), on MariaDB/MySQL and SQLite as a statement before it on the
-same connection. MariaDB/MySQL and PostgreSQL ticks use an autocommit engine (``db.engine.autocommit_engine``:
-no BEGIN, COMMIT, reset ROLLBACK or ping round trips).
+same connection, after which the replica skips its next tick (one period later), so an idle replica sends
+at most about one statement a second there too. MariaDB/MySQL and PostgreSQL ticks use an autocommit
+engine (``db.engine.autocommit_engine``: no BEGIN, COMMIT, reset ROLLBACK or ping round trips).
 """
 
 from __future__ import annotations
@@ -116,12 +117,18 @@ def read(conn: Connection, stmt: sa.CompoundSelect[Any]) -> Tick:
     return Tick(now, control.from_rows(rows, dialect), expiry, tuple(lost))
 
 
+def beat_rides_tick(engine: Engine) -> bool:
+    """True where the replica's heartbeat is part of the tick's one statement (PostgreSQL: a data-modifying
+    ``WITH``); elsewhere it is one more statement, and the fleet loop skips a tick after it."""
+    return engine.dialect.name == "postgresql"
+
+
 def tick(engine: Engine, quick: Engine | None, stmt: sa.CompoundSelect[Any], beat: sa.Update | None) -> Tick:
     """Run one tick (``stmt`` from ``statement``) and, when given, the replica's heartbeat ``beat``: on
     ``quick`` (the autocommit engine of a MariaDB/MySQL or PostgreSQL ``engine``), else in a transaction of
     ``engine`` when there is a heartbeat to write (SQLite)."""
     if quick is not None:
-        if beat is not None and quick.dialect.name == "postgresql":
+        if beat is not None and beat_rides_tick(quick):
             stmt, beat = stmt.add_cte(beat.cte("beat")), None  # one statement: the UPDATE runs inside it
 
         def work(conn: Connection) -> Tick:
