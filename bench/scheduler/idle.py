@@ -19,13 +19,20 @@ After ``--settle`` seconds, over ``--seconds``, per replica (or node):
 ``--tree DIR`` runs the replicas from another checkout (``PYTHONPATH=DIR``), e.g. the last commit before
 issue 16 (``git archive <commit> | tar -x -C DIR``), to measure before and after on the same machine.
 
+``--db mariadb`` runs the fleet on MariaDB with Redis leases instead (APScheduler 4 stays on PostgreSQL:
+its psycopg event broker needs it). MariaDB logs no statements per database, so there the replicas connect
+as a user of their own (``bench_idle_<hex>``, created for the run and dropped after) and the statements are
+the server's per-user statistics (``information_schema.USER_STATISTICS``, with ``userstat`` switched on for
+the run and restored after): SELECT + UPDATE + OTHER commands, the last of which includes BEGIN, COMMIT and
+ROLLBACK and is shown in the transaction-control column as an upper bound.
+
 ``--per-fire S`` also runs the fleet with the ``canary`` job (``seconds = 0``) fired every S seconds and
 reports the **fleet's statements per fire**: (statements of the busy fleet - those of the idle fleet, over
 the same window) / fires in the window, i.e. what one fire costs all replicas together (the winner's claim,
 lease, run and completion, and the losers' claims), transaction control included.
 
     python -m bench.scheduler.idle [--seconds 30] [--settle 10] [--replicas 4] [--tree DIR] [--skip-apscheduler4]
-        [--per-fire 2]
+        [--per-fire 2] [--db postgres|mariadb]
 """
 
 from __future__ import annotations
@@ -39,7 +46,7 @@ import tempfile
 import time
 import venv
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -132,7 +139,62 @@ class StatementLog:
         return len(statements), sum(1 for ln in statements if TRANSACTION_CONTROL.search(ln))
 
 
-def measure(name: str, pids: list[int], log: StatementLog, settle: float, seconds: float) -> Idle:
+class UserStatistics:
+    """The statements MariaDB counted for one user (``information_schema.USER_STATISTICS``), from a point on."""
+
+    def __init__(self, admin_url: str, user: str) -> None:
+        self.admin_url, self.user = admin_url, user
+        self.start = (0, 0)
+
+    def _read(self) -> tuple[int, int]:
+        engine = sa.create_engine(self.admin_url, isolation_level="AUTOCOMMIT")
+        try:
+            with engine.connect() as conn:
+                row = conn.execute(
+                    sa.text(
+                        "SELECT SELECT_COMMANDS, UPDATE_COMMANDS, OTHER_COMMANDS "
+                        "FROM information_schema.USER_STATISTICS WHERE USER = :user"
+                    ),
+                    {"user": self.user},
+                ).first()
+        finally:
+            engine.dispose()
+        return (0, 0) if row is None else (int(row[0]) + int(row[1]) + int(row[2]), int(row[2]))
+
+    def mark(self) -> None:
+        self.start = self._read()
+
+    def count(self) -> tuple[int, int]:
+        """(statements, of which OTHER commands: BEGIN/COMMIT/ROLLBACK among them) counted since ``mark``."""
+        now = self._read()
+        return now[0] - self.start[0], now[1] - self.start[1]
+
+
+@contextmanager
+def mariadb_user(admin_url: str, database: str) -> Iterator[tuple[str, str]]:
+    """(user, password) of a new MariaDB user with every right on ``database``, with per-user statistics
+    switched on; the user is dropped and ``userstat`` restored afterwards."""
+    user, password = f"bench_idle_{os.urandom(4).hex()}", os.urandom(8).hex()
+    engine = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            was = conn.exec_driver_sql("SELECT @@GLOBAL.userstat").scalar()
+            conn.exec_driver_sql(f"CREATE USER '{user}'@'%%' IDENTIFIED BY '{password}'")
+            conn.exec_driver_sql(f"GRANT ALL ON `{database}`.* TO '{user}'@'%%'")
+            conn.exec_driver_sql("SET GLOBAL userstat = 1")
+        try:
+            yield user, password
+        finally:
+            with engine.connect() as conn:
+                conn.exec_driver_sql(f"DROP USER IF EXISTS '{user}'@'%%'")
+                conn.exec_driver_sql(f"SET GLOBAL userstat = {int(bool(was))}")
+    finally:
+        engine.dispose()
+
+
+def measure(
+    name: str, pids: list[int], log: StatementLog | UserStatistics, settle: float, seconds: float
+) -> Idle:
     time.sleep(settle)
     log.mark()
     cpu0 = [cpu_seconds(p) for p in pids]
@@ -147,28 +209,58 @@ def measure(name: str, pids: list[int], log: StatementLog, settle: float, second
 
 
 def scrapesched_fleet(
-    env: BenchEnv, n: int, settle: float, seconds: float, tree: Path | None, schedule: str = CONFIG
+    env: BenchEnv,
+    n: int,
+    settle: float,
+    seconds: float,
+    tree: Path | None,
+    schedule: str = CONFIG,
+    db: str = "postgres",
 ) -> Idle:
     config = env.workdir / "idle.toml"
     config.write_text(schedule)
-    with fresh_database("postgres", env) as (url, engine):
+    with fresh_database(db, env) as (url, engine):
         database = make_url(url).database
         assert database is not None
         engine.dispose()
-        log_statement_all(env.servers.admin_url("postgres"), database)
-        settings = replica_env(database_url=url, lock_url=lock_url_for("postgresql", env, database), log_format="json")
-        if tree is not None:
-            settings["PYTHONPATH"] = str(tree)
-        with Fleet(env.workdir, settings, config=config, cwd=tree or REPO_ROOT, stop_timeout=20) as fleet:
-            for i in range(n):
-                fleet.start(f"idle-{i}")
-            if not wait_until(lambda: all(r.started() for r in fleet.replicas), 120):
-                raise RuntimeError("replicas did not start:\n" + "\n".join(r.log()[-2000:] for r in fleet.replicas))
-            label = "scrapesched" + (f" ({tree.name})" if tree is not None else "")
-            result = measure(
-                label, [r.proc.pid for r in fleet.replicas], StatementLog(SERVER_LOG, database), settle, seconds
-            )
-            fleet.stop_all()
+        with ExitStack() as stack:
+            counter: StatementLog | UserStatistics
+            if db == "postgres":
+                log_statement_all(env.servers.admin_url("postgres"), database)
+                counter = StatementLog(SERVER_LOG, database)
+                lock_url = lock_url_for("postgresql", env, database)
+            else:
+                admin = env.servers.admin_url("mariadb")
+                user, password = stack.enter_context(mariadb_user(admin, database))
+                url = make_url(url).set(username=user, password=password).render_as_string(hide_password=False)
+                counter = UserStatistics(admin, user)
+                lock_url = lock_url_for("redis", env, database)
+            return _measure_fleet(env, n, settle, seconds, tree, config, url, lock_url, counter)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _measure_fleet(
+    env: BenchEnv,
+    n: int,
+    settle: float,
+    seconds: float,
+    tree: Path | None,
+    config: Path,
+    url: str,
+    lock_url: str,
+    counter: StatementLog | UserStatistics,
+) -> Idle:
+    settings = replica_env(database_url=url, lock_url=lock_url, log_format="json")
+    if tree is not None:
+        settings["PYTHONPATH"] = str(tree)
+    with Fleet(env.workdir, settings, config=config, cwd=tree or REPO_ROOT, stop_timeout=20) as fleet:
+        for i in range(n):
+            fleet.start(f"idle-{i}")
+        if not wait_until(lambda: all(r.started() for r in fleet.replicas), 120):
+            raise RuntimeError("replicas did not start:\n" + "\n".join(r.log()[-2000:] for r in fleet.replicas))
+        label = "scrapesched" + (f" ({tree.name})" if tree is not None else "")
+        result = measure(label, [r.proc.pid for r in fleet.replicas], counter, settle, seconds)
+        fleet.stop_all()
     return result
 
 
@@ -241,9 +333,10 @@ def apscheduler4_fleet(env: BenchEnv, n: int, settle: float, seconds: float) -> 
             )
 
 
-def report(results: list[Idle]) -> None:
+def report(results: list[Idle], db: str) -> None:
     print(
-        "| fleet (PostgreSQL, idle) | replicas | window | **statements/s per replica**"
+        f"| fleet ({'PostgreSQL' if db == 'postgres' else 'MariaDB + Redis leases'}; APScheduler 4 on PostgreSQL),"
+        " idle | replicas | window | **statements/s per replica**"
         " | of which BEGIN/COMMIT/ROLLBACK "
         "| **CPU ms/s per replica** |"
     )
@@ -262,10 +355,12 @@ def main() -> None:
     parser.add_argument("--replicas", type=int, default=4)
     parser.add_argument("--tree", type=Path, default=None, help="run the replicas from this checkout")
     parser.add_argument("--skip-apscheduler4", action="store_true")
+    parser.add_argument("--db", choices=("postgres", "mariadb"), default="postgres",
+                        help="the fleet's database (mariadb: with Redis leases)")
     parser.add_argument("--per-fire", type=float, default=None, metavar="S",
                         help="also fire the canary every S seconds and report the fleet's statements per fire")
     args = parser.parse_args()
-    if not os.access(SERVER_LOG, os.R_OK):
+    if args.db == "postgres" and not os.access(SERVER_LOG, os.R_OK):
         sys.exit(f"cannot read the PostgreSQL server log {SERVER_LOG}: statements are counted from it")
     print(machine())
     servers = ServerUrls.from_env()
@@ -273,11 +368,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-idle-") as tmp:
         env = BenchEnv(Path(tmp), servers)
         progress("scrapesched fleet")
-        results.append(scrapesched_fleet(env, args.replicas, args.settle, args.seconds, args.tree))
+        results.append(scrapesched_fleet(env, args.replicas, args.settle, args.seconds, args.tree, db=args.db))
         if args.per_fire:
             progress(f"scrapesched fleet, canary every {args.per_fire:g} s")
             every = f'[jobs.canary]\ninterval = "{args.per_fire:g}s"\nparams = {{ seconds = 0 }}\n'
-            busy = scrapesched_fleet(env, args.replicas, args.settle, args.seconds, args.tree, every)
+            busy = scrapesched_fleet(env, args.replicas, args.settle, args.seconds, args.tree, every, db=args.db)
             idle, fires = results[0], busy.seconds / args.per_fire
             extra = (busy.statements - idle.statements) * busy.replicas * busy.seconds
             control = (busy.transaction_control - idle.transaction_control) * busy.replicas * busy.seconds
@@ -287,7 +382,7 @@ def main() -> None:
         if not args.skip_apscheduler4:
             progress("APScheduler 4 fleet")
             results.append(apscheduler4_fleet(env, args.replicas, args.settle, args.seconds))
-    report(results)
+    report(results, args.db)
     print(f"\nLoad average after: {load_average()}")
 
 
