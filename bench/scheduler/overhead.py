@@ -37,6 +37,7 @@ from bench.scheduler.common import COMBOS, BenchEnv, clean_redis, fresh_database
 from scrapesched import locks
 from scrapesched.config.redact import Redactor
 from scrapesched.config.settings import Settings, load_settings
+from scrapesched.db.engine import autocommit_engine
 from scrapesched.db.retry import transaction
 from scrapesched.db.schema import leases as locks_table
 from scrapesched.locks.base import Lease
@@ -180,8 +181,14 @@ def measure_overhead(combo: str, fires: int, warmup: int, env: BenchEnv) -> Over
         def on_commit(*_args: Any) -> None:
             counts["commits"] += 1
 
+        def on_autocommit_statement(*_args: Any) -> None:  # each commits by itself
+            counts["statements"] += 1
+            counts["commits"] += 1
+
         event.listen(engine, "before_cursor_execute", on_statement)
         event.listen(engine, "commit", on_commit)
+        if engine.dialect.name != "sqlite":  # claims, attach, tokens: one statement each on the sibling
+            event.listen(autocommit_engine(engine), "before_cursor_execute", on_autocommit_statement)
         base = datetime(2030, 1, 1, tzinfo=UTC)
         result = OverheadResult(combo, fires, {}, {p: [] for p in PHASES}, [], [])
 
