@@ -33,6 +33,7 @@ from scrapesched.db.clock import server_time
 from scrapesched.db.schema import job_runs
 from scrapesched.db.vocabulary import RunStatus
 from scrapesched.scheduler.runs import utc
+from scrapesched.testing.scratch import kill_sessions
 
 from .world import IDLE_TRANSACTION_S, TTL_S, World
 
@@ -243,27 +244,8 @@ class Injector:
         self.watch(self.rng.uniform(1.0, 2.0))
 
     def db_connections(self) -> None:
-        admin = sa.create_engine(self.w.servers.admin_url(self.w.db), isolation_level="AUTOCOMMIT")
         name = self.w.engine.url.database
-        killed = 0
-        try:
-            with admin.connect() as conn:
-                if self.w.db == "postgres":
-                    killed = len(conn.execute(
-                        sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                                "WHERE datname = :db AND pid <> pg_backend_pid()"), {"db": name}).all())
-                else:
-                    ids = conn.execute(
-                        sa.text("SELECT ID FROM information_schema.PROCESSLIST "
-                                "WHERE DB = :db AND ID <> CONNECTION_ID()"),
-                        {"db": name},
-                    ).scalars().all()
-                    for conn_id in ids:
-                        with contextlib.suppress(sa.exc.DBAPIError):  # it may have ended meanwhile
-                            conn.exec_driver_sql(f"KILL CONNECTION {int(conn_id)}")
-                            killed += 1
-        finally:
-            admin.dispose()
+        killed = kill_sessions(self.w.db, self.w.engine.url.render_as_string(hide_password=False), self.w.servers)
         self.log.note("db_connections", f"killed {killed} connections to {name}")
         self.watch(self.rng.uniform(0.5, 1.5))
 
