@@ -21,7 +21,7 @@ GET_LOCK(name, 0)`` + ``SELECT RELEASE_LOCK(name)``, ``postgresql+postgres`` aga
 pg_try_advisory_lock(key)`` + ``SELECT pg_advisory_unlock(key)`` (one connection each, as the backends
 keep theirs). The two alternate in ``--rounds`` slices of ``--seconds``, so a change of the machine's load
 hits both; it prints their ratio and the target of issue 16 (Redis at most 2x, the SQL locks at most 3x).
-Measured in the same slices: the lease without its keep-alive thread (``keepalive=False``), and the durable
+Measured in the same slices: the lease without its keep-alive (``keepalive=False``), and the durable
 token alone (``TokenStore.issue``), the one statement a lease adds to its raw lock.
 
 Usage::

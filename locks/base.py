@@ -2,7 +2,8 @@
 
 A ``LockBackend`` hands out ``Lease`` objects; each backend module implements five small hooks
 (``_try_acquire``, ``_renew``, ``_release``, ``_holder``, ``_close``) and this module does the rest:
-argument checks, bounded waiting, the keep-alive thread, the lost signal and its one log line.
+argument checks, bounded waiting, the keep-alive (one ``Renewer`` per backend, ``locks/renewer.py``), the lost
+signal and its one log line.
 
 Rules every backend keeps:
 
@@ -20,9 +21,11 @@ Rules every backend keeps:
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import os
 import random
+import re
 import socket
 import threading
 import time
@@ -36,8 +39,12 @@ from typing import ClassVar
 import structlog
 
 from scrapesched.locks.errors import InvalidLockArgument, InvalidLockName, LockError, LockNotOwned, LockUnavailable
+from scrapesched.locks.renewer import Renewer
 
 log = structlog.get_logger("locks")
+# The same logger's standard-library side: its level says whether a debug line would go anywhere. Asking it
+# costs a dict lookup, a structlog call filtered out at its level costs a whole bind (about 10 us).
+_stdlib_log = logging.getLogger("locks")
 
 MAX_NAME_LENGTH = 255  # the lease table's name column
 MAX_HOLDER_LENGTH = 255  # the lease table's holder column
@@ -45,6 +52,7 @@ MAX_TTL_S = 7 * 86400.0
 # Bounded waiting polls with jittered exponential backoff between these two delays.
 POLL_FIRST_S = 0.005
 POLL_MAX_S = 0.2
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -61,19 +69,23 @@ class LeaseInfo:
 
 def validate_name(name: object) -> str:
     """The name, or InvalidLockName: a non-empty str of at most 255 characters without control characters."""
+    if type(name) is str and 0 < len(name) <= MAX_NAME_LENGTH and _CONTROL.search(name) is None:
+        return name  # the common case, checked in one pass
     if not isinstance(name, str):
         raise InvalidLockName(f"lease name must be a string, not {type(name).__name__}")
     if not name:
         raise InvalidLockName("lease name is empty")
     if len(name) > MAX_NAME_LENGTH:
         raise InvalidLockName(f"lease name is {len(name)} characters long, the limit is {MAX_NAME_LENGTH}")
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
+    if _CONTROL.search(name):
         raise InvalidLockName(f"lease name {name!r} contains control characters")
     return name
 
 
 def validate_ttl(ttl: object) -> float:
     """The ttl in seconds, or InvalidLockArgument unless it is a finite number in (0, 7 days]."""
+    if (type(ttl) is float or type(ttl) is int) and 0 < ttl <= MAX_TTL_S:  # NaN fails both comparisons
+        return float(ttl)
     if isinstance(ttl, bool) or not isinstance(ttl, int | float):
         raise InvalidLockArgument(f"lease ttl must be a number of seconds, not {type(ttl).__name__}")
     if not math.isfinite(ttl) or ttl <= 0:
@@ -85,6 +97,8 @@ def validate_ttl(ttl: object) -> float:
 
 def validate_wait(wait: object) -> float:
     """The wait in seconds, or InvalidLockArgument unless it is a finite number >= 0."""
+    if (type(wait) is float or type(wait) is int) and 0 <= wait < math.inf:  # NaN fails both comparisons
+        return float(wait)
     if isinstance(wait, bool) or not isinstance(wait, int | float) or not math.isfinite(wait) or wait < 0:
         raise InvalidLockArgument(f"lease wait must be a number of seconds >= 0, got {wait!r}")
     return float(wait)
@@ -111,8 +125,9 @@ class Lease:
     """A held name: ``token`` is its fencing token, ``lost`` turns True once it can no longer be trusted.
 
     Use it as a context manager (released on exit) or call ``release()``. The keep-alive (started by
-    ``acquire`` unless ``keepalive=False``) renews it every ``ttl / 3`` on a daemon thread. When a renewal
-    fails, or ``ttl`` passes without one, ``lost_event`` is set: pass it to the work as its stop signal.
+    ``acquire`` unless ``keepalive=False``) renews it every ``ttl / 3`` on the backend's shared renewer
+    threads. When a renewal fails, or ``ttl`` passes without one, ``lost_event`` is set: pass it to the work
+    as its stop signal.
     """
 
     def __init__(self, backend: LockBackend, name: str, token: int, ttl: float, handle: object, started: float) -> None:
@@ -130,8 +145,7 @@ class Lease:
         self._lost_reason: str | None = None
         self._op_lock = threading.Lock()  # one server operation at a time (connections are not shared)
         self._state_lock = threading.Lock()
-        self._stop = threading.Event()
-        self._keepalive: threading.Thread | None = None
+        self._keepalive = False
 
     def __repr__(self) -> str:
         state = "released" if self._released else "lost" if self.lost_event.is_set() else "held"
@@ -166,12 +180,15 @@ class Lease:
     def _expired_locally(self) -> bool:
         return time.monotonic() > self._deadline
 
+    def _finished(self) -> bool:
+        return self._released or self.lost_event.is_set()
+
     def renew(self) -> None:
         """Extend the lease to a full ttl from now; LockNotOwned (and lost) if it is no longer ours."""
         with self._op_lock:
             if self._released:
                 raise LockNotOwned(f"lease {self.name!r} (token {self.token}) was released")
-            if self.lost_event.is_set():
+            if self.lost:  # lost, or its ttl passed unconfirmed: a renewal now would not make it trusted again
                 raise LockNotOwned(f"lease {self.name!r} (token {self.token}) was lost: {self._lost_reason}")
             started = time.monotonic()
             try:
@@ -192,7 +209,8 @@ class Lease:
         with self._op_lock:
             if self._released:
                 return
-            self._stop.set()
+            if self._keepalive:
+                self._backend._renewer.discard(self)
             try:
                 self._backend._release(self, self._handle)
             except LockNotOwned as exc:
@@ -208,23 +226,22 @@ class Lease:
         self._backend._forget(self)
 
     def start_keepalive(self) -> None:
-        """Renew the lease every ``ttl / 3`` on a daemon thread until it is released or lost (idempotent)."""
+        """Renew the lease every ``ttl / 3`` after its last confirmation, on the backend's renewer, until it is
+        released or lost (idempotent)."""
         with self._state_lock:
-            if self._keepalive is not None or self._released or self.lost_event.is_set():
+            if self._keepalive or self._released or self.lost_event.is_set():
                 return
-            thread = threading.Thread(target=self._keepalive_loop, name=f"lease-keepalive:{self.name}", daemon=True)
-            self._keepalive = thread
-        thread.start()
+            self._keepalive = True
+        self._backend._renewer.add(self)
 
-    def _keepalive_loop(self) -> None:
-        interval = self.ttl / 3
-        while True:
-            if self._stop.wait(max(0.0, self._confirmed + interval - time.monotonic())):
-                return
-            try:
-                self.renew()
-            except LockError:
-                return  # renew() marked the lease lost (or it was released meanwhile)
+    def _keepalive_renew(self) -> None:
+        """One renewal by the keep-alive: a failure marks the lease lost (``renew``), and is not raised."""
+        try:
+            self.renew()
+        except LockError:
+            pass  # renew() marked the lease lost (or it was released meanwhile)
+        except Exception as exc:  # pragma: no cover - renew() maps every failure to a LockError
+            self._mark_lost(f"keep-alive failed: {type(exc).__name__}: {exc}")
 
     def _mark_lost(self, reason: str) -> None:
         with self._state_lock:
@@ -232,7 +249,8 @@ class Lease:
                 return
             self._lost_reason = reason
             self.lost_event.set()
-        self._stop.set()
+        if self._keepalive:
+            self._backend._renewer.discard(self)
         log.warning(
             "lease_lost",
             name=self.name,
@@ -271,6 +289,7 @@ class LockBackend(ABC):
         self.clock = clock  # only for display (Lease.acquired_at); never for expiry
         self._active: set[Lease] = set()
         self._active_lock = threading.Lock()
+        self._renewer = Renewer(self.kind)
         self._closed = False
 
     @property
@@ -298,7 +317,8 @@ class LockBackend(ABC):
                 self._release_quietly(lease)
                 lease = None
             if lease is not None:
-                log.debug("lease_acquired", name=name, holder=self.holder_id, token=lease.token, backend=self.kind)
+                if _stdlib_log.isEnabledFor(logging.DEBUG):
+                    log.debug("lease_acquired", name=name, holder=self.holder_id, token=lease.token, backend=self.kind)
                 if keepalive:
                     lease.start_keepalive()
                 return lease
@@ -324,6 +344,7 @@ class LockBackend(ABC):
         for lease in active:
             lease._mark_lost("the lock backend was closed")
             self._release_quietly(lease)
+        self._renewer.close()
         self._close()
 
     def __enter__(self) -> LockBackend:

@@ -8,9 +8,9 @@ are counted in the backend object and ``fenced`` (which needs the table) cannot 
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -46,6 +46,7 @@ class MemoryBackend(LockBackend):
         self._tokens = TokenStore(engine) if engine is not None else None
         self._slots: dict[str, _Slot] = {}
         self._counters: dict[str, int] = {}
+        self._values = itertools.count(1)  # every acquisition's own value
         self._lock = threading.Lock()
 
     def _try_acquire(self, name: str, ttl: float) -> Lease | None:
@@ -59,7 +60,7 @@ class MemoryBackend(LockBackend):
             else:
                 token = self._counters.get(name, 0) + 1
                 self._counters[name] = token
-            value = uuid.uuid4().hex
+            value = str(next(self._values))
             self._slots[name] = _Slot(value, self.holder_id, token, started + ttl)
             return self._new_lease(name, token, ttl, value, started)
 

@@ -1,12 +1,20 @@
 """The ``redis://`` / ``rediss://`` backend: ``SET key value NX PX ttl``, compare-and-set renew and release in Lua.
 
-Expiry is Redis's (``PX``). The value stored is ``holder|uuid|token``: the uuid makes every acquisition
-distinct, so two leases of one process never confuse each other, and renew/release only ever act on the
-exact value this acquisition wrote. The Lua scripts are class constants, registered once per backend.
+Expiry is Redis's (``PX``). The value stored is ``holder|nonce|0``: the nonce (random per backend, then a
+counter) makes every acquisition distinct, so two leases of one process never confuse each other, and
+renew/release only ever act on the exact value this acquisition wrote. The Lua scripts are class constants,
+registered once per backend.
 
 Fencing tokens do not come from Redis, which may lose every key on a restart without persistence: they are
-bumped in the lease table (``scrapesched_leases``) of the main database after ``SET NX`` succeeded, and
-written into the value by a compare-and-set that also proves the key is still ours. Key: ``<prefix><name>``,
+bumped in the lease table (``scrapesched_leases``) of the main database after ``SET NX`` succeeded. An
+acquire is two round trips: ``SET NX``, then the token bump (and a release one more). The token is not
+written back into the value (that was a third round trip, a compare-and-set, until issue 16): it guarded
+nothing. An acquire that took longer than the ttl is refused by ``LockBackend.acquire`` anyway, and a key
+that Redis loses while the token is bumped is the same case as a key lost a moment after acquire returned:
+the next renewal (``ttl / 3``) finds it gone and reports the lease lost, and ``fenced`` refuses the writes
+of whichever holder has the older token. The value's last field stays (always ``0`` now) so that values
+written before keep parsing; ``holder()`` reads the token from the name's row of the lease table, which the
+holder's bump wrote. Key: ``<prefix><name>``,
 prefix ``scrapesched:<8 hex>:lock:`` unless the URL says ``?prefix=...``: the hex digits are a hash of the
 main database's identity (:func:`deployment_prefix`), so two deployments sharing one Redis never see each
 other's leases. Connection and socket timeouts are 2 s and
@@ -18,9 +26,9 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import os
 import time
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -82,14 +90,6 @@ class RedisBackend(LockBackend):
         redis.call('pexpire', KEYS[1], ARGV[2])
         return 1
     """
-    # KEYS[1] key, ARGV[1] value written by SET NX, ARGV[2] value with the token, ARGV[3] ttl ms.
-    LUA_SWAP = """
-        if redis.call('get', KEYS[1]) ~= ARGV[1] then
-            return 0
-        end
-        redis.call('set', KEYS[1], ARGV[2], 'PX', ARGV[3])
-        return 1
-    """
 
     def __init__(
         self,
@@ -124,7 +124,9 @@ class RedisBackend(LockBackend):
         self._tokens = TokenStore(engine)
         self._release_script = self._client.register_script(self.LUA_RELEASE)
         self._extend_script = self._client.register_script(self.LUA_EXTEND)
-        self._swap_script = self._client.register_script(self.LUA_SWAP)
+        # Every acquisition's value is distinct: random per backend object, then a counter.
+        self._nonce_base = os.urandom(8).hex()
+        self._nonces = itertools.count(1)
 
     @property
     def description(self) -> str:
@@ -138,27 +140,19 @@ class RedisBackend(LockBackend):
         return LockUnavailable(f"{what}: Redis lock server at {self._target} failed: {type(exc).__name__}: {exc}")
 
     def _try_acquire(self, name: str, ttl: float) -> Lease | None:
-        key, nonce = self.key(name), uuid.uuid4().hex
-        claim = f"{self.holder_id}|{nonce}|0"
+        key = self.key(name)
+        value = f"{self.holder_id}|{self._nonce_base}{next(self._nonces):x}|0"
         started = time.monotonic()
         try:
-            if not self._client.set(key, claim, nx=True, px=_ms(ttl)):
+            if not self._client.set(key, value, nx=True, px=_ms(ttl)):
                 return None
         except redis.RedisError as exc:
             raise self._unavailable("lease acquire", exc) from exc
         try:
             token = self._tokens.issue(name, self.holder_id, ttl)
         except Exception:
-            self._quiet_release(key, claim)
+            self._quiet_release(key, value)
             raise
-        value = f"{self.holder_id}|{nonce}|{token}"
-        try:
-            swapped = self._swap_script(keys=[key], args=[claim, value, _ms(ttl)])
-        except redis.RedisError as exc:
-            self._quiet_release(key, claim)
-            raise self._unavailable("lease acquire", exc) from exc
-        if not swapped:  # the key expired (or Redis lost it) while the token was issued
-            return None
         return self._new_lease(name, token, ttl, value, started)
 
     def _quiet_release(self, key: str, value: str) -> None:
@@ -198,6 +192,9 @@ class RedisBackend(LockBackend):
             return None
         value = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
         holder, _nonce, token = _split(value)
+        if not token:  # not in the value: the holder's bump recorded it in the lease table
+            row = self._tokens.row(name)
+            token = row.token if row is not None and row.holder == holder else 0
         until = datetime.fromtimestamp(seconds, UTC) + timedelta(microseconds=micros, milliseconds=pttl)
         return LeaseInfo(name, holder, token, until)
 
@@ -207,7 +204,7 @@ class RedisBackend(LockBackend):
 
 
 def _split(value: str) -> tuple[str, str, int]:
-    """``holder|uuid|token`` -> its parts (holder ids may contain ``|``; the last two fields never do)."""
+    """``holder|nonce|token`` -> its parts (holder ids may contain ``|``; the last two fields never do)."""
     parts = value.rsplit("|", 2)
     if len(parts) != 3:
         return value, "", 0

@@ -4,6 +4,7 @@ and its single log line, and closing a backend."""
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -142,6 +143,26 @@ def test_keepalive_reports_a_taken_lease_lost_within_one_renew_interval(table: L
     assert lease.lost_event.wait(0.3 + 0.5)
     assert "expired or was taken" in (lease.lost_reason or "")
     backend.close()
+
+
+def test_keepalive_of_many_leases_runs_on_a_few_shared_threads_that_close_stops(memory: locks.LockBackend) -> None:
+    def renewer_threads() -> list[threading.Thread]:
+        return [t for t in threading.enumerate() if t.name.startswith(("lease-renewer:", "lease-renewal:"))]
+
+    before = len(renewer_threads())
+    leases = [memory.acquire(f"job-{i}", 3.0) for i in range(30)]  # each renewed every 1 s
+    time.sleep(4.0)  # over a ttl: every lease was renewed (a ttl this long survives a loaded machine)
+    assert all(lease is not None and not lease.lost for lease in leases)
+    # The scheduling thread and a worker (a second one only while the first is inside a renewal), not 30.
+    assert len(renewer_threads()) - before <= 3
+    for lease in leases:
+        assert lease is not None
+        lease.release()
+    memory.close()
+    deadline = time.monotonic() + 10
+    while len(renewer_threads()) > before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(renewer_threads()) == before
 
 
 def test_closing_a_backend_stops_the_work_of_its_leases_and_frees_them(table: LockEnv) -> None:

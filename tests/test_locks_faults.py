@@ -197,6 +197,31 @@ def test_a_redis_restart_mid_lease_reports_the_lease_lost_within_one_renew_inter
     other.close()
 
 
+def test_a_redis_lease_costs_two_redis_commands_and_shows_its_token(
+    redis_server: RedisServer, sqlite_tokens: LockEnv
+) -> None:
+    backend = locks.connect(redis_server.url, engine=sqlite_tokens.engine, holder_id="replica")
+    name = unique_name()
+    first = backend.acquire(name, 30, keepalive=False)
+    assert first is not None
+    first.release()  # loads the release script into Redis (EVALSHA from then on)
+    client = redis_server.client()
+    client.config_resetstat()
+    lease = backend.acquire(name, 30, keepalive=False)
+    assert lease is not None
+    lease.release()
+    calls = {cmd.removeprefix("cmdstat_"): stats["calls"] for cmd, stats in client.info("commandstats").items()}
+    # SET NX, then the release script (whose GET and DEL Redis counts too); no compare-and-set in between.
+    assert (calls.get("set"), calls.get("evalsha"), calls.get("eval")) == (1, 1, None), calls
+    again = backend.acquire(name, 30, keepalive=False)
+    assert again is not None
+    info = backend.holder(name)
+    assert info is not None and info.holder == "replica" and info.token == again.token > lease.token
+    again.release()
+    backend.close()
+    client.close()
+
+
 def test_the_token_database_down_at_acquire_raises_and_leaves_no_redis_key(redis_prefix: str) -> None:
     engine = create_engine(f"postgresql://postgres@127.0.0.1:{closed_port()}/nowhere", connect_timeout=2)
     backend = locks.connect(f"{REDIS_URL}?prefix={redis_prefix}", engine=engine)
@@ -206,6 +231,34 @@ def test_the_token_database_down_at_acquire_raises_and_leaves_no_redis_key(redis
     assert redis.Redis.from_url(REDIS_URL).exists(redis_prefix + name) == 0
     backend.close()
     engine.dispose()
+
+
+@pytest.mark.parametrize("kind", ["table-mariadb", "table-postgres"])
+def test_a_renewal_hung_on_its_server_loses_only_its_own_lease_and_at_its_deadline(kind: str, tmp_path: Path) -> None:
+    """The keep-alive is shared by a backend's leases: a renewal that hangs (here: its UPDATE waits for a row
+    lock that another transaction holds, as a long fenced write does) must not delay the others."""
+    ttl = 1.5  # renewed every 0.5 s
+    with lock_env(kind, tmp_path) as env:
+        backend = env.connect("replica")
+        stuck_name, fine_name = unique_name("stuck"), unique_name("fine")
+        stuck = backend.acquire(stuck_name, ttl)
+        assert stuck is not None
+        with env.engine.begin() as blocker:
+            blocker.execute(sa.select(leases.c.token).where(leases.c.name == stuck_name).with_for_update())
+            locked = time.monotonic()
+            fine = backend.acquire(fine_name, ttl)
+            assert fine is not None
+            # Lost at its deadline while its renewal still waits on the server, not when the wait ends.
+            assert stuck.lost_event.wait(ttl + 1.0)
+            assert time.monotonic() - locked < ttl + 1.0
+            assert "still running" in (stuck.lost_reason or "")
+            time.sleep(2 * ttl)  # the other lease's renewals go on meanwhile
+            assert not fine.lost and fine.remaining() > 0
+        other = env.connect("other")
+        assert other.acquire(fine_name, 30) is None  # still held on the server
+        fine.release()
+        backend.close()
+        other.close()
 
 
 def _server_urls(kind: str, port: int) -> tuple[str, str]:
