@@ -32,7 +32,7 @@ from scrapesched.db.schema import leases
 from scrapesched.locks.mysql import MySQLBackend
 from scrapesched.locks.postgres import PostgresBackend, lock_ids
 from scrapesched.testing.local_servers import RedisServer
-from scrapesched.testing.scratch import scratch_database
+from scrapesched.testing.scratch import kill_sessions, scratch_database
 
 BOUND_S = 5.5  # an acquire against a dead or hung server must fail within ~5 s
 
@@ -146,36 +146,12 @@ def test_token_connections_the_database_closed_are_replaced_without_a_failed_acq
         first = backend.acquire(name, 30)
         assert first is not None
         first.release()
-        _kill_connections_to(database, make_url(url).database or "")
+        assert kill_sessions(database, url, SERVERS), "the token store keeps a pooled connection"
         second = backend.acquire(name, 30)
         assert second is not None and second.token > first.token
         second.release()
         backend.close()
         engine.dispose()
-
-
-def _kill_connections_to(database: str, name: str) -> None:
-    """End every server session connected to the database ``name`` (the admin's own is elsewhere)."""
-    if database == "postgres":
-        admin = create_engine(POSTGRES_ADMIN)
-        with admin.begin() as conn:
-            killed = len(
-                conn.execute(
-                    sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :name"),
-                    {"name": name},
-                ).all()
-            )
-        admin.dispose()
-    else:
-        mysql = mysql_admin()
-        with mysql.cursor() as cur:
-            cur.execute("SELECT id FROM information_schema.processlist WHERE db = %s", (name,))
-            ids = [int(row[0]) for row in cur.fetchall()]
-            for connection_id in ids:
-                cur.execute(f"KILL {connection_id}")
-        killed = len(ids)
-        mysql.close()
-    assert killed, "the token store keeps a pooled connection"
 
 
 def test_a_redis_restart_mid_lease_reports_the_lease_lost_within_one_renew_interval(
