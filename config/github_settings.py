@@ -35,7 +35,7 @@ def token_list(value: str) -> list[str]:
 class GitHubSettings(BaseModel):
     """The ``[github]`` table."""
 
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+    model_config = ConfigDict(extra="forbid")
 
     token: SecretStr | None = Field(default=None, repr=False)
     """GitHub token. Never logged or stored."""

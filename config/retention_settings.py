@@ -25,7 +25,7 @@ from scrapesched.config.strict import Whole
 class RetentionSettings(BaseModel):
     """The ``[retention]`` table."""
 
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+    model_config = ConfigDict(extra="forbid")
 
     samples: Duration = 7 * DAY_S
     """Raw telemetry samples (`telemetry_samples`) and per-scrape status rows (`telemetry_scrapes`) older than

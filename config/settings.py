@@ -72,7 +72,7 @@ def normalize_database_url(url: str) -> str:
 class JobSettings(BaseModel):
     """A ``[jobs.NAME]`` table of the config file: when and how a job runs."""
 
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+    model_config = ConfigDict(extra="forbid")
 
     cron: Text | None = None
     """Cron expression (5 fields: minute hour day month weekday), in ``timezone``."""
@@ -118,7 +118,6 @@ class Settings(BaseSettings):
         env_prefix=ENV_PREFIX,
         extra="forbid",
         validate_default=True,
-        use_attribute_docstrings=True,
         toml_file=None,
     )
 

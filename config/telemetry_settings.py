@@ -39,7 +39,7 @@ LABEL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 class EndpointSettings(BaseModel):
     """One ``[[telemetry.endpoints]]`` table: an HTTP endpoint whose numbers are sampled on every fire."""
 
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+    model_config = ConfigDict(extra="forbid")
 
     name: str
     """Name of the endpoint: the shard of `http_telemetry` and the `endpoint` label of its series."""
@@ -94,7 +94,7 @@ class EndpointSettings(BaseModel):
 class TelemetrySettings(BaseModel):
     """The ``[telemetry]`` table."""
 
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+    model_config = ConfigDict(extra="forbid")
 
     endpoints: list[EndpointSettings] = Field(default_factory=list)
     """Endpoints the `http_telemetry` job samples, one `[[telemetry.endpoints]]` table each."""

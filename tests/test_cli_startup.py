@@ -1,7 +1,8 @@
 """Fast start-up (issue 16): a command imports only what it uses. ``--help`` loads neither pydantic, structlog
 nor SQLAlchemy; ``jobs`` and ``status`` list every job without importing a job's module, the GitHub client or
-httpx (a job's function is imported when it runs). Checked on the modules a fresh process has loaded after
-running the CLI; the times are in bench/startup.py and docs/BENCHMARKS.md."""
+httpx (a job's function is imported when it runs); ``status`` on a database at head checks the schema
+without Alembic. Checked on the modules a fresh process has loaded after running the CLI; the times are in
+bench/startup.py and docs/BENCHMARKS.md."""
 
 from __future__ import annotations
 
@@ -11,10 +12,12 @@ import sys
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from conftest import REPO_ROOT, cli_env, run_cli
 from scrapesched.cli.commands import dedupe
 from scrapesched.db.dedupe import DEFAULT_BATCH, Keep
+from scrapesched.db.migrate import HEAD_REVISION
 from scrapesched.scheduler.plugins import load_registry
 
 # Run the CLI's ``main`` with ARGS in this process, then write the names of the loaded modules to a file.
@@ -92,6 +95,37 @@ def test_status_reads_the_database_without_importing_job_code(
     assert status == 0
     assert "sqlalchemy" in modules
     assert job_code(modules) == []
+
+
+def test_status_on_a_database_at_head_checks_the_schema_without_alembic(
+    tmp_path: Path, migrated_sqlite: dict[str, str]
+) -> None:
+    status, modules = loaded_after(tmp_path, "status", env=migrated_sqlite)
+    assert status == 0
+    assert sorted(m for m in modules if m == "alembic" or m.startswith(("alembic.", "mako"))) == []
+
+
+def test_status_on_an_older_schema_names_its_revision_and_what_to_run(
+    tmp_path: Path, migrated_sqlite: dict[str, str]
+) -> None:
+    engine = sa.create_engine(migrated_sqlite["SCRAPESCHED_DATABASE_URL"])
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE alembic_version SET version_num = '0007'"))
+    engine.dispose()
+    done = run_cli("status", env=migrated_sqlite)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.strip() == (
+        f"scrapesched: error: database schema is at revision 0007, this version needs {HEAD_REVISION}: "
+        "run `scrapesched migrate`"
+    )
+
+
+def test_status_on_an_empty_database_says_to_migrate(tmp_path: Path) -> None:
+    done = run_cli("status", env=cli_env(database_url=f"sqlite:///{tmp_path / 'empty.db'}"))
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.strip() == (
+        f"scrapesched: error: database schema is empty, this version needs {HEAD_REVISION}: run `scrapesched migrate`"
+    )
 
 
 def test_every_jobs_function_is_importable_by_the_name_its_spec_gives() -> None:

@@ -17,7 +17,7 @@ from alembic.migration import MigrationContext
 from conftest import cli_env, scrapesched_cmd
 from scrapesched import locks
 from scrapesched.db.engine import connect_engine
-from scrapesched.db.migrate import SCRIPT_LOCATION, current_revision, head_revision, upgrade
+from scrapesched.db.migrate import HEAD_REVISION, SCRIPT_LOCATION, current_revision, head_revision, upgrade
 from scrapesched.db.schema import leases, metadata
 
 HELD_UNTIL = datetime(2100, 1, 1, tzinfo=UTC)
@@ -33,6 +33,12 @@ LEASE_ROWS = [
         "locked_at": LONG_AGO,
     },
 ]
+
+
+def test_head_revision_constant_is_the_newest_migration_script() -> None:
+    # ``require_head`` compares the database with HEAD_REVISION without loading Alembic: a new migration must
+    # update the constant, or a database one migration behind would pass the check.
+    assert head_revision() == HEAD_REVISION
 
 
 def test_migrate_twice_is_a_no_op(db_url: str) -> None:
