@@ -159,3 +159,42 @@ def test_large_writes_behave_like_small_ones(engine: sa.Engine) -> None:
         with engine.begin() as conn:
             result = upsert(conn, http_error_summary, third, count=True, **agg)  # type: ignore[arg-type]
         assert (result.inserted, result.updated) == (1, n)
+
+
+def test_a_bad_value_is_refused_the_same_way_in_large_writes(engine: sa.Engine) -> None:
+    """A key longer than its column or a naive timestamp is refused with the same error whether the write
+    is small or large (PostgreSQL's COPY path above ``COPY_MIN_ROWS``), and nothing is written."""
+    from scrapesched.db.upsert import COPY_MIN_ROWS
+
+    good = [_hits(f"h{i}.example", 502, 1, T0) for i in range(COPY_MIN_ROWS + 10)]
+    bad_rows = (
+        ({**good[-1], "host": "h" * 1000}, "exceeds the key column"),
+        ({**good[-1], "first_seen": datetime(2024, 1, 1)}, "naive datetime"),
+    )
+    for size in (1, len(good)):
+        for bad, message in bad_rows:
+            with pytest.raises(sa.exc.StatementError, match=message), engine.begin() as conn:
+                upsert(conn, http_error_summary, [*good[: size - 1], bad])
+    assert _rows(engine, http_error_summary) == []
+
+
+def test_rows_naming_different_columns_are_refused(engine: sa.Engine) -> None:
+    row = _pr(1, "t", T0)
+    other = {k: v for k, v in _pr(2, "t", T0).items() if k != "pr_title"}
+    for rows in ([row, other], [other, row], [row, {**other, "draft": True}]):
+        with pytest.raises(SchemaError, match="every row must name the same columns"), engine.begin() as conn:
+            upsert(conn, pr_states, rows)
+    assert _rows(engine, pr_states) == []
+
+
+def test_calls_with_different_options_on_one_connection_each_keep_their_own(engine: sa.Engine) -> None:
+    """Statements are compiled once per connection and column set/options: a later call with other options on
+    the same connection must not reuse an earlier call's statement."""
+    with engine.begin() as conn:
+        upsert(conn, pr_states, [_pr(1, "first", T0)])
+        upsert(conn, pr_states, [_pr(1, "older", T0 - timedelta(hours=1))], newer="updated_at")  # refused
+        upsert(conn, pr_states, [_pr(1, "insert only", T0 + timedelta(hours=1))], update=[])  # row exists
+        assert [r.pr_title for r in conn.execute(sa.select(pr_states.c.pr_title))] == ["first"]
+        upsert(conn, pr_states, [_pr(1, "second", T0 - timedelta(hours=2))])  # no guard: overwrites
+    (row,) = _rows(engine, pr_states)
+    assert (row.pr_title, row.updated_at) == ("second", T0 - timedelta(hours=2))
