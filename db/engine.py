@@ -139,7 +139,9 @@ def autocommit_engine(engine: Engine) -> Engine:
 
 
 def _mysql_engine(parsed: URL, connect_timeout: float, lock: float, idle: float, **kwargs: Any) -> Engine:
-    kwargs = {"isolation_level": "READ COMMITTED", "pool_recycle": 1800, **kwargs}
+    # The pool's own reset sends a ROLLBACK round trip on every return, after a COMMIT too: ``_on_reset``
+    # below sends it only when the server's last reply says a transaction is still open.
+    kwargs = {"isolation_level": "READ COMMITTED", "pool_recycle": 1800, "pool_reset_on_return": None, **kwargs}
     engine = sa.create_engine(
         parsed,
         connect_args={
@@ -157,6 +159,12 @@ def _mysql_engine(parsed: URL, connect_timeout: float, lock: float, idle: float,
         if "mariadb" in dbapi_conn.get_server_info().lower():  # MySQL has no idle-transaction limit
             with dbapi_conn.cursor() as cur:
                 cur.execute(f"SET SESSION idle_transaction_timeout = {max(1, round(idle))}")
+
+    @event.listens_for(engine, "reset")
+    def _on_reset(dbapi_conn: Any, _record: Any, state: Any) -> None:
+        # PyMySQL keeps the status flags of the server's last OK packet; SERVER_STATUS_IN_TRANS is bit 1.
+        if not state.terminate_only and not state.transaction_was_reset and dbapi_conn.server_status & 1:
+            dbapi_conn.rollback()
 
     return engine
 
