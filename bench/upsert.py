@@ -25,7 +25,7 @@ at the end, a temporary file for SQLite) it writes ``test_results`` rows three w
 Usage::
 
     .venv/bin/python -m bench.upsert [--backends sqlite,mariadb,postgres] [--rows 100000]
-                                     [--per-row-sample 5000] [--txn-rows 5000] [--batch-size 500]
+                                     [--per-row-sample 5000] [--txn-rows 5000] [--batch-size 5000]
 
 Prints a Markdown table (rows/s, a/c and a/b) and a few detail lines per backend. Timings are never a test.
 """
@@ -48,6 +48,7 @@ import sqlalchemy as sa
 
 from scrapesched.db import UpsertResult, transaction, upsert
 from scrapesched.db.schema import natural_key, test_results
+from scrapesched.db.upsert import DEFAULT_BATCH_SIZE
 from scrapesched.testing.scratch import BACKENDS, ServerUrls, migrated_database
 
 Row = dict[str, Any]
@@ -457,7 +458,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rows", type=int, default=100_000, help="rows written by (a) and (c); even")
     parser.add_argument("--per-row-sample", type=int, default=5_000, help="rows written by (b); even")
     parser.add_argument("--txn-rows", type=int, default=5_000, help="rows per transaction, all three ways")
-    parser.add_argument("--batch-size", type=int, default=500, help="upsert / multi-row INSERT batch size")
+    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="upsert / multi-row batch size")
     args = parser.parse_args(argv)
     args.backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     unknown = [b for b in args.backends if b not in BACKENDS]

@@ -139,8 +139,8 @@ class Settings(BaseSettings):
     log_format: Literal["auto", "json", "console"] = "auto"
     """`json` lines, human-readable `console`, or `auto`: console on a terminal, JSON otherwise."""
 
-    db_batch_size: Whole = Field(default=500, ge=1, le=10_000)
-    """Rows per multi-row upsert statement."""
+    db_batch_size: Whole = Field(default=5000, ge=1, le=10_000)
+    """Rows per multi-row upsert statement (PyMySQL also cuts a statement at about 1 MB)."""
 
     db_retry_attempts: Whole = Field(default=6, ge=1, le=50)
     """Attempts of one transaction on deadlocks, lock wait timeouts, serialization failures and lost

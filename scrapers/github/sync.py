@@ -51,6 +51,7 @@ from sqlalchemy import Connection, Engine
 from scrapesched.db.clock import db_now, server_time
 from scrapesched.db.retry import read
 from scrapesched.db.schema import pr_health_labels, pr_states
+from scrapesched.db.upsert import DEFAULT_BATCH_SIZE
 from scrapesched.scheduler.context import RunCancelled
 from scrapesched.scheduler.threads import RunThreadPool
 from scrapesched.scrapers.github.client import Fetched, GitHubSession, query_int
@@ -98,7 +99,7 @@ class SyncEnv:
     overlap: timedelta
     per_page: int = 100
     workers: int = 8
-    batch_size: int = 500
+    batch_size: int = DEFAULT_BATCH_SIZE
     sleep: Callable[[float], None] = time.sleep
     requests: Callable[[], int] = lambda: 0
     progress: Callable[[Connection, str], None] | None = None  # store the run's progress line

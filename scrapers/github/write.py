@@ -32,7 +32,7 @@ from scrapesched.db.schema import (
     test_failures,
     test_results,
 )
-from scrapesched.db.upsert import upsert
+from scrapesched.db.upsert import DEFAULT_BATCH_SIZE, upsert
 from scrapesched.scrapers.github.etags import EtagStore
 from scrapesched.scrapers.github.rows import (
     CommentFact,
@@ -69,7 +69,7 @@ def latest_codecov(facts: list[CommentFact]) -> CommentFact | None:
 class BundleWriter:
     """Writes bundles of one repository; ``write`` runs inside the caller's (fenced, retried) transaction."""
 
-    def __init__(self, repo: str, batch_size: int = 500) -> None:
+    def __init__(self, repo: str, batch_size: int = DEFAULT_BATCH_SIZE) -> None:
         self.repo = repo
         self.batch_size = batch_size
 

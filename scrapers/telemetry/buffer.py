@@ -36,7 +36,7 @@ from sqlalchemy import Connection, Engine, select
 from scrapesched.db.prune import delete_before
 from scrapesched.db.retry import transaction
 from scrapesched.db.schema import http_error_summary, telemetry_flushes
-from scrapesched.db.upsert import upsert
+from scrapesched.db.upsert import DEFAULT_BATCH_SIZE, upsert
 from scrapesched.scrapers.http import RequestRecord
 
 DEFAULT_FLUSH_INTERVAL_S = 10.0
@@ -102,7 +102,7 @@ class TelemetryBuffer:
         owner: str = "",
         flush_interval: float | None = DEFAULT_FLUSH_INTERVAL_S,
         attempts: int = 6,
-        batch_size: int = 500,
+        batch_size: int = DEFAULT_BATCH_SIZE,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._engine = engine

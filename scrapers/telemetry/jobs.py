@@ -37,7 +37,7 @@ from scrapesched.db.schema import (
     telemetry_scrapes,
     telemetry_series,
 )
-from scrapesched.db.upsert import upsert
+from scrapesched.db.upsert import DEFAULT_BATCH_SIZE, upsert
 from scrapesched.scheduler.context import RunContext
 from scrapesched.scrapers.http import Hook, HttpClient, RequestRecord, TransportFailure, error_type_of, run_observer
 from scrapesched.scrapers.parsers.exposition import ExpositionError, Extraction, extract, with_labels
@@ -123,7 +123,9 @@ def _series_ids(conn: Connection, hashes: Sequence[str]) -> dict[str, int]:
     return out
 
 
-def store(conn: Connection, endpoint: str, bucket: datetime, result: Scrape, *, batch_size: int = 500) -> int:
+def store(
+    conn: Connection, endpoint: str, bucket: datetime, result: Scrape, *, batch_size: int = DEFAULT_BATCH_SIZE
+) -> int:
     """Write one scrape: its series (once), its samples (once per bucket) and its status row. Rows written."""
     samples = result.extraction.samples
     if samples:
@@ -213,7 +215,7 @@ def floor_hour(when: datetime) -> datetime:
     return when.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
-def rollup_hour(conn: Connection, hour: datetime, *, batch_size: int = 500) -> int:
+def rollup_hour(conn: Connection, hour: datetime, *, batch_size: int = DEFAULT_BATCH_SIZE) -> int:
     """Recompute one hour's rollup of every series with samples in it; rows upserted."""
     s = telemetry_samples
     in_hour = and_(s.c.observed_at >= hour, s.c.observed_at < hour + HOUR)
