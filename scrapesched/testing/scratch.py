@@ -9,7 +9,6 @@ databases.
 
 from __future__ import annotations
 
-
 import os
 import uuid
 from collections.abc import Iterator, Mapping
