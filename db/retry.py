@@ -3,8 +3,10 @@
 ``retrying`` builds it for any predicate (the HTTP client uses it too); ``transaction`` applies it to a
 whole database transaction: on a deadlock, lock wait timeout, serialization failure, lost connection or
 SQLite "database is locked" the transaction is rolled back and re-run from its start, never half of it.
-``autocommit`` applies it to one statement on an autocommit engine (``db.engine.autocommit_engine``);
-``single`` runs one statement of an engine's on its autocommit sibling, or in a transaction on SQLite.
+``read`` to reads outside a write transaction (the server engines do not ping pooled connections, so a
+replica's reads are retried when the server closed one); ``autocommit`` to one statement on an autocommit
+engine (``db.engine.autocommit_engine``); ``single`` runs one statement of an engine on its autocommit
+sibling, or in a transaction on SQLite.
 """
 
 from __future__ import annotations
