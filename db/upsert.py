@@ -9,8 +9,9 @@ or pipelined statements (psycopg).
 The rows are plain tuples in the statement's parameter order: each column's bind processor for the
 dialect (the ``db.types`` conversions: UTC timestamps, bounded keys) is looked up once per call and applied
 to every row before the first statement is sent; a value it refuses raises ``StatementError`` as
-SQLAlchemy's own execution would. Rows are collapsed by key (last wins, counters summed) and sorted by key
-so that concurrent writers lock rows in the same order. Counters are added to in the database
+SQLAlchemy's own execution would. Rows are collapsed by key (last wins, counters summed) and, on the
+server databases, sorted by key so that concurrent writers lock rows in the same order (an SQLite writer
+holds the whole file's write lock, so there the sort would buy nothing). Counters are added to in the database
 (``count = count + new``), never read and written back. A ``newer`` column makes the write a version guard:
 a row is only replaced by a row whose ``newer`` value is at least as new as the stored one.
 
@@ -406,7 +407,8 @@ def upsert(
             inserted=inserted if exact else None,
             updated=updated if exact else None,
         )
-    collapsed = _in_key_order(plan, collapsed)
+    if dialect != "sqlite":  # an SQLite writer holds the whole file's write lock: no row order can deadlock
+        collapsed = _in_key_order(plan, collapsed)
     if exact:  # RETURNING from an executemany: SQLAlchemy's "insertmanyvalues" batches, from dicts
         stmt = _on_conflict_statement(plan, dialect, count)
         for start in range(0, len(collapsed), per_batch):
