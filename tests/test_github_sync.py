@@ -157,6 +157,27 @@ def test_refresh_catches_changes_that_do_not_move_updated_at(
     assert ctx.counters.not_modified == ctx.counters.requests
 
 
+def test_the_batch_size_setting_bounds_the_rows_of_each_pull_request_statement(
+    fake: FakeGitHub, engine: sa.Engine
+) -> None:
+    """``db_batch_size`` reaches the GitHub writes: 3 pull requests at a batch size of 2 go in 2 statements."""
+    numbers = [fake.add_pr(REPO, labels=["type:bug"]) for _ in range(3)]
+    bundles = [PrBundle(n, pull=_pull_json(fake, n), reviews=[]) for n in numbers]
+    sent: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if statement.lstrip().upper().startswith("INSERT INTO PR_STATES"):
+            sent.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", record)
+    try:
+        with engine.begin() as conn:
+            BundleWriter(REPO, batch_size=2).write(conn, bundles)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)
+    assert len(sent) == 2
+
+
 def test_older_snapshot_never_replaces_a_newer_one(fake: FakeGitHub, runner: JobRunner, engine: sa.Engine) -> None:
     number = fake.add_pr(REPO, labels=["type:bug"], title="Old title")
     old_pull = _pull_json(fake, number)

@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Table
 
 from scrapesched.db.clock import server_time
 from scrapesched.db.schema import (
@@ -73,6 +73,10 @@ class BundleWriter:
         self.repo = repo
         self.batch_size = batch_size
 
+    def _upsert(self, conn: Connection, table: Table, rows: list[dict[str, Any]], **options: Any) -> int:
+        """``db.upsert`` at this writer's batch size (``db_batch_size``): the rows written."""
+        return upsert(conn, table, rows, batch_size=self.batch_size, **options).rows
+
     def write(self, conn: Connection, bundles: list[PrBundle], etag_rows: list[dict[str, Any]] | None = None) -> int:
         """Write every bundle's rows and the validators they came from (plus ``etag_rows``: those of the
         pages listing them); returns the number of rows written or deleted."""
@@ -84,7 +88,7 @@ class BundleWriter:
         with_pull = [b for b in bundles if b.pull is not None]
         if with_pull:
             rows = [pr_state_row(self.repo, b.pull, now) for b in with_pull if b.pull is not None]
-            written += upsert(conn, pr_states, rows, newer="updated_at").rows
+            written += self._upsert(conn, pr_states, rows, newer="updated_at")
         stored = self._stored(conn, [b.number for b in bundles])
         fresh = [
             b for b in with_pull
@@ -107,7 +111,7 @@ class BundleWriter:
         if not fresh:
             return 0
         rows = [row for b in fresh if b.pull is not None for row in label_rows(self.repo, b.pull)]
-        written = upsert(conn, pr_health_labels, rows).rows if rows else 0
+        written = self._upsert(conn, pr_health_labels, rows) if rows else 0
         wanted = {b.number: label_names(b.pull) for b in fresh if b.pull is not None}
         query = sa.select(pr_health_labels.c.pr_number, pr_health_labels.c.label_name).where(
             pr_health_labels.c.repo == self.repo, pr_health_labels.c.pr_number.in_(sorted(wanted))
@@ -137,7 +141,7 @@ class BundleWriter:
         ]
         if not rows:
             return 0
-        return upsert(conn, pr_codecov_comments, rows, newer="codecov_updated_at").rows
+        return self._upsert(conn, pr_codecov_comments, rows, newer="codecov_updated_at")
 
     def _reviews(self, conn: Connection, fresh: list[PrBundle]) -> int:
         """Reviews in their current state; a review no longer listed is deleted (LGTM rows are not reviews)."""
@@ -149,7 +153,7 @@ class BundleWriter:
             if b.pull is not None and b.reviews is not None
             for row in review_rows(self.repo, b.number, b.pull.get("title"), b.reviews)
         ]
-        written = upsert(conn, pr_approvals, rows).rows if rows else 0
+        written = self._upsert(conn, pr_approvals, rows) if rows else 0
         keep = {(r["pr_number"], r["approver_login"], r["approval_created_at"]) for r in rows}
         query = sa.select(
             pr_approvals.c.id, pr_approvals.c.pr_number, pr_approvals.c.approver_login,
@@ -187,7 +191,7 @@ class BundleWriter:
             if report is not None:
                 codecov.append(codecov_row(self.repo, b.number, title, report))
         if lgtm:  # a review with the same key keeps its state
-            written += upsert(conn, pr_approvals, lgtm, update=["pr_title"]).rows
+            written += self._upsert(conn, pr_approvals, lgtm, update=["pr_title"])
         for fact in unapproved:  # an LGTM edited away
             written += conn.execute(
                 sa.delete(pr_approvals).where(
@@ -199,12 +203,12 @@ class BundleWriter:
                 )
             ).rowcount or 0
         if codecov:
-            written += upsert(conn, pr_codecov_comments, codecov, newer="codecov_updated_at").rows
+            written += self._upsert(conn, pr_codecov_comments, codecov, newer="codecov_updated_at")
         if trillian:
-            written += upsert(conn, pr_trillian_comments, trillian).rows
+            written += self._upsert(conn, pr_trillian_comments, trillian)
         if tests:
-            written += upsert(conn, test_results, tests).rows
+            written += self._upsert(conn, test_results, tests)
         if failures:  # one row per key: two results of one pull request in the same second name a test once
             unique = {tuple(r[k] for k in natural_key(test_failures)): r for r in failures}
-            written += upsert(conn, test_failures, list(unique.values())).rows
+            written += self._upsert(conn, test_failures, list(unique.values()))
         return written
