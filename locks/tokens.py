@@ -8,9 +8,10 @@ lock-server restarts, a Redis ``FLUSHALL``, and backend changes. Redis, MySQL, P
 take theirs with ``TokenStore.issue`` once their lock server granted the name; the ``table`` backend's take
 (``locks/table.py``) is itself a conditional token bump.
 
-On MariaDB/MySQL and PostgreSQL every ``TokenStore`` statement runs on a small autocommit engine of its own
-(``db.engine.autocommit_engine``): one round trip, no BEGIN/COMMIT and no ping at checkout (a pooled
-connection found dead fails its statement, which the one retry policy runs again once on a new connection).
+On MariaDB/MySQL and PostgreSQL every ``TokenStore`` statement runs on the main engine's small autocommit
+sibling (``db.retry.single``, ``db.engine.autocommit_engine``): one round trip, no BEGIN/COMMIT and no ping
+at checkout (a pooled connection found dead fails its statement, which the one retry policy runs again once
+on a new connection).
 On SQLite, which is local, each runs in a transaction of the main engine.
 
 A holder passes its token to ``fenced(conn, name, token)`` inside the transaction of each write it makes on
@@ -37,7 +38,7 @@ from sqlalchemy.sql.visitors import iterate
 from scrapesched.config.redact import redact_url
 from scrapesched.db.clock import db_now, db_now_plus
 from scrapesched.db.engine import autocommit_engine, describe_target
-from scrapesched.db.retry import autocommit, transaction
+from scrapesched.db.retry import single
 from scrapesched.db.schema import leases
 from scrapesched.locks.base import LeaseInfo, validate_name
 from scrapesched.locks.errors import FencedOut, InvalidLockArgument, LockConfigError, LockError, LockUnavailable
@@ -153,21 +154,19 @@ def lock_db_error(engine: Engine, exc: BaseException, what: str) -> LockError:
 
 
 class TokenStore:
-    """The token rows of one database: each operation ONE retried statement (on MariaDB/MySQL and PostgreSQL
-    on an autocommit engine of its own, see the module's docstring), database failures mapped to lease
-    errors (LockUnavailable, LockConfigError). ``close`` disposes the autocommit engine."""
+    """The token rows of one database: each operation ONE retried statement (``db.retry.single``: on
+    MariaDB/MySQL and PostgreSQL on the engine's autocommit sibling, see the module's docstring), database
+    failures mapped to lease errors (LockUnavailable, LockConfigError). ``close`` disposes the sibling's
+    connections."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._autocommit = None if engine.dialect.name == "sqlite" else autocommit_engine(engine)
 
     def run(self, work: Callable[[Connection], T], what: str) -> T:
         """``work`` (one statement, safe to run again) retried; database failures become
         LockUnavailable/LockConfigError."""
         try:
-            if self._autocommit is None:
-                return transaction(self.engine, work, attempts=LOCK_DB_ATTEMPTS, what=what)
-            return autocommit(self._autocommit, work, attempts=LOCK_DB_ATTEMPTS, what=what)
+            return single(self.engine, work, attempts=LOCK_DB_ATTEMPTS, what=what)
         except SQLAlchemyError as exc:
             raise lock_db_error(self.engine, exc, what) from exc
 
@@ -195,9 +194,9 @@ class TokenStore:
         return self.run(work, "lease lookup")
 
     def close(self) -> None:
-        """Close the autocommit engine's connections (it reconnects if used again)."""
-        if self._autocommit is not None:
-            self._autocommit.dispose()
+        """Close the autocommit sibling's connections (it reconnects if used again)."""
+        if self.engine.dialect.name != "sqlite":
+            autocommit_engine(self.engine).dispose()
 
 
 def current_token(conn: Connection, name: str) -> int:
