@@ -112,9 +112,8 @@ def create_engine(
 def autocommit_engine(engine: Engine) -> Engine:
     """The small sibling of a MariaDB/MySQL or PostgreSQL ``engine``, on its database with its settings and
     timeouts, whose connections commit every statement by itself: no BEGIN, COMMIT or reset ROLLBACK round
-    trips, and no ping at checkout. For work that is ONE statement, run with ``db.retry.autocommit`` (or
-    ``db.retry.single``): a pooled connection the server has closed fails that statement, which the retry
-    runs again on a new connection.
+    trips, and no ping at checkout. For work that is ONE statement, run with ``db.retry.single``: a pooled
+    connection the server has closed fails that statement, which the retry runs again on a new connection.
 
     One sibling per engine, made on first use and shared by every caller (its pool is small); it is disposed
     with ``engine``. Disposing it as well is harmless: it opens new connections when used again.

@@ -4,9 +4,8 @@
 whole database transaction: on a deadlock, lock wait timeout, serialization failure, lost connection or
 SQLite "database is locked" the transaction is rolled back and re-run from its start, never half of it.
 ``read`` to reads outside a write transaction (the server engines do not ping pooled connections, so a
-replica's reads are retried when the server closed one); ``autocommit`` to one statement on an autocommit
-engine (``db.engine.autocommit_engine``); ``single`` runs one statement of an engine on its autocommit
-sibling, or in a transaction on SQLite.
+replica's reads are retried when the server closed one); ``single`` to one statement of an engine, run on
+its autocommit sibling (``db.engine.autocommit_engine``), or in a transaction on SQLite.
 """
 
 from __future__ import annotations
@@ -106,18 +105,11 @@ def read(engine: Engine, work: Callable[[Connection], T], *, attempts: int = 6, 
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def autocommit(engine: Engine, work: Callable[[Connection], T], *, attempts: int = 6, what: str = "statement") -> T:
-    """Run ``work(conn)`` on a connection of an autocommit engine (``db.engine.autocommit_engine``): each
-    statement commits by itself, so ``work`` must be ONE statement (or statements that need no atomicity)
-    and safe to run again. Re-run on the transient errors of ``transaction``, as ``read`` is.
-    """
-    return read(engine, work, attempts=attempts, what=what)
-
-
 def single(engine: Engine, work: Callable[[Connection], T], *, attempts: int = 6, what: str = "statement") -> T:
-    """Run ``work(conn)``, ONE statement safe to run again, committed by itself: on the autocommit sibling of
-    a MariaDB/MySQL or PostgreSQL ``engine`` (one round trip: no ping, BEGIN or COMMIT), in a transaction of
-    ``engine`` on SQLite (local, where a transaction costs no round trip). Retried like ``transaction``."""
+    """Run ``work(conn)``, ONE statement (or statements that need no atomicity), safe to run again, committed
+    by itself: on the autocommit sibling of a MariaDB/MySQL or PostgreSQL ``engine`` (one round trip: no
+    ping, BEGIN or COMMIT), in a transaction of ``engine`` on SQLite (local, where a transaction costs no
+    round trip). Retried like ``transaction``."""
     if engine.dialect.name == "sqlite":
         return transaction(engine, work, attempts=attempts, what=what)
-    return autocommit(autocommit_engine(engine), work, attempts=attempts, what=what)
+    return read(autocommit_engine(engine), work, attempts=attempts, what=what)  # each statement commits itself

@@ -33,7 +33,6 @@ from sqlalchemy import Engine
 
 from scrapesched.config.errors import ConfigError
 from scrapesched.db.clock import server_time
-from scrapesched.db.engine import autocommit_engine
 from scrapesched.db.retry import read, transaction
 from scrapesched.db.vocabulary import RunStatus, Trigger
 from scrapesched.scheduler import control, replicas, runs, tick
@@ -92,7 +91,6 @@ class SchedulerService:
         self._side_runs: set[threading.Thread] = set()  # recovery and catch-up runs (threads of their own)
         recoverable = [name for name, p in self.plan.items() if p.recover]
         self._tick_statement = tick.statement(recoverable, RECOVER_WITHIN_S, RECOVER_AFTER_S)
-        self._tick_engine = None if engine.dialect.name == "sqlite" else autocommit_engine(engine)
         self._fleet = threading.Thread(target=self._fleet_loop, name="fleet", daemon=True)
         self._aps = BackgroundScheduler(timezone=UTC, executors={"default": _ClaimingExecutor(self)})
 
@@ -146,8 +144,6 @@ class SchedulerService:
             replicas.stopped(self.engine, self.owner)
         except Exception as exc:  # the row then turns silent: the truth, as far as anyone can tell
             log.warning("replica_stop_not_recorded", error=str(exc))
-        if self._tick_engine is not None:
-            self._tick_engine.dispose()
         log.info("scheduler_stopped", instance=self.owner)
 
     # --- fires --------------------------------------------------------------------------------------
@@ -387,7 +383,7 @@ class SchedulerService:
         heartbeat = None
         if beat:
             heartbeat = replicas.beat(self.owner, [replicas.RunningRun(*r) for r in self.runner.running_runs()])
-        found = tick.tick(self.engine, self._tick_engine, self._tick_statement, heartbeat)
+        found = tick.tick(self.engine, self._tick_statement, heartbeat)
         now = found.now if found.now.tzinfo is not None else found.now.replace(tzinfo=UTC)
         self._db_clock = (now, time.monotonic())
         return found

@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection, Engine
 
 from scrapesched.db.clock import db_now
-from scrapesched.db.retry import autocommit, transaction
+from scrapesched.db.retry import single
 from scrapesched.db.vocabulary import Trigger
 from scrapesched.scheduler import control, runs
 
@@ -123,26 +123,19 @@ def beat_rides_tick(engine: Engine) -> bool:
     return engine.dialect.name == "postgresql"
 
 
-def tick(engine: Engine, quick: Engine | None, stmt: sa.CompoundSelect[Any], beat: sa.Update | None) -> Tick:
-    """Run one tick (``stmt`` from ``statement``) and, when given, the replica's heartbeat ``beat``: on
-    ``quick`` (the autocommit engine of a MariaDB/MySQL or PostgreSQL ``engine``), else in a transaction of
-    ``engine`` when there is a heartbeat to write (SQLite)."""
-    if quick is not None:
-        if beat is not None and beat_rides_tick(quick):
-            stmt, beat = stmt.add_cte(beat.cte("beat")), None  # one statement: the UPDATE runs inside it
-
-        def work(conn: Connection) -> Tick:
-            if beat is not None:  # no atomicity needed: two statements on one autocommit connection
-                conn.execute(beat)
-            return read(conn, stmt)
-
-        return autocommit(quick, work, attempts=ATTEMPTS, what="fleet tick")
-    if beat is None:
+def tick(engine: Engine, stmt: sa.CompoundSelect[Any], beat: sa.Update | None) -> Tick:
+    """Run one tick (``stmt`` from ``statement``) and, when given, the replica's heartbeat ``beat``, with
+    ``db.retry.single``: on the autocommit sibling of a MariaDB/MySQL or PostgreSQL ``engine``, in a
+    transaction on SQLite (a tick without a heartbeat there is a plain read, which takes no write lock)."""
+    if engine.dialect.name == "sqlite" and beat is None:
         with engine.connect() as conn:
             return read(conn, stmt)
+    if beat is not None and beat_rides_tick(engine):
+        stmt, beat = stmt.add_cte(beat.cte("beat")), None  # one statement: the UPDATE runs inside it
 
-    def beat_and_read(conn: Connection) -> Tick:
-        conn.execute(beat)
+    def work(conn: Connection) -> Tick:
+        if beat is not None:  # no atomicity needed: two statements, each safe to run again
+            conn.execute(beat)
         return read(conn, stmt)
 
-    return transaction(engine, beat_and_read, attempts=ATTEMPTS, what="fleet tick")
+    return single(engine, work, attempts=ATTEMPTS, what="fleet tick")

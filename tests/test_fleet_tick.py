@@ -18,14 +18,9 @@ from scrapesched.db.vocabulary import Trigger
 from scrapesched.scheduler import control, replicas, runs, tick
 
 
-@contextmanager
-def quick_engine(engine: sa.Engine) -> Iterator[sa.Engine | None]:
-    quick = None if engine.dialect.name == "sqlite" else autocommit_engine(engine)
-    try:
-        yield quick
-    finally:
-        if quick is not None:
-            quick.dispose()
+def sibling(engine: sa.Engine) -> sa.Engine | None:
+    """The autocommit sibling the tick runs on (none on SQLite)."""
+    return None if engine.dialect.name == "sqlite" else autocommit_engine(engine)
 
 
 @contextmanager
@@ -53,8 +48,8 @@ def test_an_idle_tick_is_one_statement_and_knows_the_controls(engine: sa.Engine)
     control.pause(engine, "canary", "", "maintenance", "ops")
     control.request(engine, "canary", ["a"], {}, "ops")
     stmt = tick.statement(["canary"], 600.0, 2.0)
-    with quick_engine(engine) as quick, statements(engine, quick) as sent:
-        found = tick.tick(engine, quick, stmt, None)
+    with statements(engine, sibling(engine)) as sent:
+        found = tick.tick(engine, stmt, None)
     assert len(sent) == 1
     assert found.controls.paused("canary", "a") is not None
     assert [t.shard for t in found.controls.triggers] == ["a"]
@@ -65,8 +60,8 @@ def test_the_replica_heartbeat_rides_in_the_tick(engine: sa.Engine) -> None:
     replicas.register(engine, "r1", 1.0)
     stmt = tick.statement([], 600.0, 2.0)
     beat = replicas.beat("r1", [replicas.RunningRun(7, "canary", "")])
-    with quick_engine(engine) as quick, statements(engine, quick) as sent:
-        tick.tick(engine, quick, stmt, beat)
+    with statements(engine, sibling(engine)) as sent:
+        tick.tick(engine, stmt, beat)
     assert len(sent) == (1 if engine.dialect.name == "postgresql" else 2)
     with engine.connect() as conn:
         [row] = replicas.listing(conn)
@@ -79,15 +74,14 @@ def test_the_tick_tells_when_a_lease_expires_and_which_abandoned_run_to_recover(
     long = runs.claim(engine, "canary", "b", now, Trigger.SCHEDULE, "r2", 300.0)
     assert isinstance(short, runs.Claim) and isinstance(long, runs.Claim)
     stmt = tick.statement(["canary"], 600.0, 0.0)
-    with quick_engine(engine) as quick:
-        before = tick.tick(engine, quick, stmt, None)
-        assert before.expiry is not None and not before.expired
-        assert before.expiry - before.now <= timedelta(seconds=0.5)  # the short lease, not the long one
-        while not (found := tick.tick(engine, quick, stmt, None)).expired:
-            time.sleep(0.1)
-        assert found.unrecovered == ()
-        assert [r.run_id for r in runs.sweep_abandoned(engine, "r1")] == [short.run_id]
-        after = tick.tick(engine, quick, stmt, None)
-        assert not after.expired and after.expiry is not None  # the long run's lease, still ahead
-        assert [(r.run_id, r.shard) for r in after.unrecovered] == [(short.run_id, "a")]
-        assert tick.tick(engine, quick, tick.statement(["other"], 600.0, 0.0), None).unrecovered == ()
+    before = tick.tick(engine, stmt, None)
+    assert before.expiry is not None and not before.expired
+    assert before.expiry - before.now <= timedelta(seconds=0.5)  # the short lease, not the long one
+    while not (found := tick.tick(engine, stmt, None)).expired:
+        time.sleep(0.1)
+    assert found.unrecovered == ()
+    assert [r.run_id for r in runs.sweep_abandoned(engine, "r1")] == [short.run_id]
+    after = tick.tick(engine, stmt, None)
+    assert not after.expired and after.expiry is not None  # the long run's lease, still ahead
+    assert [(r.run_id, r.shard) for r in after.unrecovered] == [(short.run_id, "a")]
+    assert tick.tick(engine, tick.statement(["other"], 600.0, 0.0), None).unrecovered == ()
