@@ -280,19 +280,25 @@ class Runner:
             raise RunCancelled("run no longer ours (abandoned after missed heartbeats)")
 
     @staticmethod
-    def _complete(conn: Connection, claim: runs.Claim, lease: Lease, counters: dict[str, int]) -> None:
-        """Inside the job's final write transaction, in place of its write guard: the token is still the
-        newest, and the run ``succeeded`` if it is still ours (``runs.finish`` checks what ``still_ours`` does)."""
+    def _end(
+        conn: Connection, claim: runs.Claim, lease: Lease, status: str, error: str | None, counters: dict[str, int]
+    ) -> bool:
+        """The run's end, fenced: refused (FencedOut) once a newer token exists, and False when the run is no
+        longer ours (``runs.finish`` checks what ``still_ours`` does)."""
         fenced(conn, lease.name, lease.token)
-        if not runs.finish(conn, claim, lease.token, RunStatus.SUCCEEDED, None, counters):
+        return runs.finish(conn, claim, lease.token, status, error, counters)
+
+    @staticmethod
+    def _complete(conn: Connection, claim: runs.Claim, lease: Lease, counters: dict[str, int]) -> None:
+        """Inside the job's final write transaction, in place of its write guard: the run ``succeeded``."""
+        if not Runner._end(conn, claim, lease, RunStatus.SUCCEEDED, None, counters):
             raise RunCancelled("run no longer ours (abandoned after missed heartbeats)")
 
     def _finish(
         self, claim: runs.Claim, lease: Lease, status: str, error: str | None, ctx: RunContext[object]
     ) -> bool:
         def work(conn: Connection) -> bool:
-            fenced(conn, lease.name, lease.token)
-            return runs.finish(conn, claim, lease.token, status, error, ctx.counters.as_dict())
+            return self._end(conn, claim, lease, status, error, ctx.counters.as_dict())
 
         try:
             return transaction(self.engine, work, attempts=self.settings.db_retry_attempts, what="finish run")
