@@ -35,7 +35,7 @@ from scrapesched.locks.errors import (
     LockNotOwned,
     LockUnavailable,
 )
-from scrapesched.locks.tokens import current_token, fenced
+from scrapesched.locks.tokens import current_token, fenced, not_superseded
 
 __all__ = [
     "FencedOut",
@@ -51,6 +51,7 @@ __all__ = [
     "connect",
     "current_token",
     "fenced",
+    "not_superseded",
 ]
 
 SCHEMES = "table, memory, redis://, rediss://, mysql:// (MariaDB/MySQL) or postgresql://"

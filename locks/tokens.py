@@ -205,6 +205,29 @@ def current_token(conn: Connection, name: str) -> int:
     return int(token) if token is not None else 0
 
 
+def not_superseded(name: str, token: int, *, lock: bool) -> ColumnElement[bool]:
+    """The condition "no token newer than ``token`` has been issued for ``name``", for a statement that
+    must be fenced by itself (one conditional UPDATE instead of ``fenced`` and the write in a transaction).
+
+    With ``lock`` the lease row is share-locked (``FOR SHARE`` / ``LOCK IN SHARE MODE``; SQLite's writer
+    holds the whole file) until the statement's transaction ends: a new holder's token bump waits for it,
+    and a statement that waited for a bump sees the bumped token and does nothing. Without ``lock`` it is a
+    plain read (a heartbeat: it writes no effect). A name without a token fails the condition.
+    """
+    name = _checked(name, token)
+    newest = select(_c.token).where(_c.name == name)
+    if lock:
+        newest = newest.with_for_update(read=True)
+    return newest.scalar_subquery() <= token
+
+
+def _checked(name: str, token: int) -> str:
+    name = validate_name(name)
+    if isinstance(token, bool) or not isinstance(token, int) or token < 1:
+        raise InvalidLockArgument(f"fencing token must be a positive int, got {token!r}")
+    return name
+
+
 def fenced(conn: Connection, name: str, token: int) -> None:
     """Refuse the surrounding write (FencedOut) if a token newer than ``token`` was issued for ``name``.
 
@@ -213,9 +236,7 @@ def fenced(conn: Connection, name: str, token: int) -> None:
     row-locks it until commit, so a new holder cannot be issued a token between this check and the write's
     commit.
     """
-    name = validate_name(name)
-    if isinstance(token, bool) or not isinstance(token, int) or token < 1:
-        raise InvalidLockArgument(f"fencing token must be a positive int, got {token!r}")
+    name = _checked(name, token)
     if conn.execute(_FENCE, {"lease_name": name, "lease_token": token}).rowcount == 1:
         return
     newest = conn.execute(_NEWEST, {"lease_name": name}).first()

@@ -27,9 +27,9 @@ from structlog.contextvars import bound_contextvars
 
 from scrapesched.config.redact import Redactor
 from scrapesched.config.settings import Settings
-from scrapesched.db.retry import transaction
+from scrapesched.db.retry import single
 from scrapesched.db.vocabulary import RunStatus, Trigger
-from scrapesched.locks import FencedOut, Lease, LockBackend, LockError, current_token, fenced
+from scrapesched.locks import FencedOut, Lease, LockBackend, LockError, fenced
 from scrapesched.scheduler import runs
 from scrapesched.scheduler.context import RunCancelled, RunContext, RunDeferred
 from scrapesched.scheduler.heartbeats import RunHeartbeats
@@ -283,15 +283,15 @@ class Runner:
     def _end(
         conn: Connection, claim: runs.Claim, lease: Lease, status: str, error: str | None, counters: dict[str, int]
     ) -> bool:
-        """The run's end, fenced: refused (FencedOut) once a newer token exists, and False when the run is no
-        longer ours (``runs.finish`` checks what ``still_ours`` does)."""
-        fenced(conn, lease.name, lease.token)
-        return runs.finish(conn, claim, lease.token, status, error, counters)
+        """The run's end, ONE fenced statement (``runs.finish``): False once a newer token exists or the run
+        is no longer ours (what ``still_ours`` checks)."""
+        return runs.finish(conn, claim, lease.name, lease.token, status, error, counters)
 
     @staticmethod
     def _complete(conn: Connection, claim: runs.Claim, lease: Lease, counters: dict[str, int]) -> None:
         """Inside the job's final write transaction, in place of its write guard: the run ``succeeded``."""
         if not Runner._end(conn, claim, lease, RunStatus.SUCCEEDED, None, counters):
+            fenced(conn, lease.name, lease.token)  # FencedOut, naming the newer token, if that was the reason
             raise RunCancelled("run no longer ours (abandoned after missed heartbeats)")
 
     def _finish(
@@ -300,24 +300,13 @@ class Runner:
         def work(conn: Connection) -> bool:
             return self._end(conn, claim, lease, status, error, ctx.counters.as_dict())
 
-        try:
-            return transaction(self.engine, work, attempts=self.settings.db_retry_attempts, what="finish run")
-        except FencedOut:
-            return False
+        return single(self.engine, work, attempts=self.settings.db_retry_attempts, what="finish run")
 
     def _beat(self, ctx: RunContext[object], claim: runs.Claim, lease: Lease) -> bool:
         """One heartbeat of the run row (``RunHeartbeats`` calls it every ``ttl / 3``); False once there is
         nothing more to keep alive. It checks first: a lost lease stops the run without a heartbeat, and the
         heartbeat itself checks that no newer token was issued and is refused for a run already stale, so a
         replica resumed after a freeze never revives a run the fleet has given up on."""
-
-        def beat(conn: Connection) -> bool:
-            # A plain read of the newest token (no row lock: a heartbeat writes no effect, and locking the
-            # lease row before the run row would invert the write guard's lock order), then the run row.
-            if current_token(conn, lease.name) > lease.token:
-                return False
-            return runs.heartbeat(conn, claim, lease.token)
-
         stop = ctx.stop_event
         if stop.is_set() or ctx.completed:  # the final write recorded the end: nothing left to keep alive
             return False
@@ -327,7 +316,7 @@ class Runner:
             stop.set()
             return False
         try:
-            alive = transaction(self.engine, beat, attempts=1, what="heartbeat")
+            alive = runs.heartbeat(self.engine, claim, lease.name, lease.token)
         except Exception as exc:  # database trouble: the lease keep-alive decides about the run
             log.warning("heartbeat_failed", error=self.redactor(str(exc)))
             return True

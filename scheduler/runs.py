@@ -26,6 +26,7 @@ from scrapesched.db.retry import read, single, transaction
 from scrapesched.db.schema import job_runs
 from scrapesched.db.types import UTCDateTime
 from scrapesched.db.vocabulary import RunStatus, Trigger
+from scrapesched.locks.tokens import not_superseded
 
 MAX_ERROR_CHARS = 2000
 
@@ -149,14 +150,23 @@ def _mine(c: Claim, token: int | None) -> list[sa.ColumnElement[bool]]:
     return cond
 
 
-def _update(engine: Engine, c: Claim, token: int | None, what: str, **values: object) -> bool:
-    """ONE conditional UPDATE of the run, committed by itself (``db.retry.single``): True if it was still ours."""
+def _update(
+    engine: Engine,
+    c: Claim,
+    token: int | None,
+    what: str,
+    *also: sa.ColumnElement[bool],
+    attempts: int = 6,
+    **values: object,
+) -> bool:
+    """ONE conditional UPDATE of the run, committed by itself (``db.retry.single``): True if it was still ours
+    (and ``also`` held)."""
 
     def work(conn: Connection) -> bool:
-        stmt = sa.update(job_runs).where(*_mine(c, token)).values(**values)
+        stmt = sa.update(job_runs).where(*_mine(c, token), *also).values(**values)
         return conn.execute(stmt).rowcount == 1
 
-    return single(engine, work, what=what)
+    return single(engine, work, attempts=attempts, what=what)
 
 
 def attach_lease(engine: Engine, c: Claim, token: int) -> bool:
@@ -166,11 +176,14 @@ def attach_lease(engine: Engine, c: Claim, token: int) -> bool:
     return _update(engine, c, None, "attach lease", fencing_token=token, started_at=now, heartbeat_at=now)
 
 
-def heartbeat(conn: Connection, c: Claim, token: int) -> bool:
-    """Refresh ``heartbeat_at`` inside the caller's (fenced) transaction; False when the run is no longer
-    ours (abandoned, fenced, or its last heartbeat already older than its ttl)."""
-    stmt = sa.update(job_runs).where(*_mine(c, token)).values(heartbeat_at=db_now())
-    return conn.execute(stmt).rowcount == 1
+def heartbeat(engine: Engine, c: Claim, lease: str, token: int) -> bool:
+    """Refresh ``heartbeat_at``: ONE conditional UPDATE committed by itself, False when the run is no longer
+    ours (abandoned, stale: its last heartbeat already older than its ttl) or a token newer than ``token``
+    was issued for ``lease``. The newest token is a plain read (a heartbeat writes no effect). Tried twice at
+    most (a pooled connection the server closed): the next beat is the retry, and a hung database must not
+    hold up the replica's other runs' beats."""
+    fresh = not_superseded(lease, token, lock=False)
+    return _update(engine, c, token, "heartbeat", fresh, attempts=2, heartbeat_at=db_now())
 
 
 def still_ours(conn: Connection, c: Claim, token: int) -> bool:
@@ -203,11 +216,16 @@ def end_unleased(engine: Engine, c: Claim, status: RunStatus, reason: str) -> bo
     return _update(engine, c, None, "end run", status=status, finished_at=now, error=reason[:MAX_ERROR_CHARS])
 
 
-def finish(conn: Connection, c: Claim, token: int, status: str, error: str | None, counters: dict[str, int]) -> bool:
-    """End a leased run, inside the caller's (fenced) transaction; False if it is no longer ours."""
+def finish(
+    conn: Connection, c: Claim, lease: str, token: int, status: str, error: str | None, counters: dict[str, int]
+) -> bool:
+    """End a leased run with ONE conditional UPDATE, fenced by itself: False if the run is no longer ours or a
+    token newer than ``token`` was issued for ``lease``. The lease row is share-locked until ``conn``'s
+    transaction ends (``locks.not_superseded``), so no new holder is issued a token before this end commits:
+    run it in the job's final write transaction, or alone with ``db.retry.single``."""
     stmt = (
         sa.update(job_runs)
-        .where(*_mine(c, token))
+        .where(*_mine(c, token), not_superseded(lease, token, lock=True))
         .values(
             status=status,
             finished_at=db_now(),

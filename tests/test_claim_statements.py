@@ -5,6 +5,7 @@ an operator's KILL) goes on without a failed fire, because every read and write 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -17,7 +18,10 @@ from sqlalchemy import event
 
 from conftest import SERVERS
 from scrapesched.db.engine import autocommit_engine
+from scrapesched.db.retry import single
+from scrapesched.db.schema import leases
 from scrapesched.db.vocabulary import RunStatus, Trigger
+from scrapesched.locks.tokens import TokenStore
 from scrapesched.scheduler import runs
 from scrapesched.testing.scratch import kill_sessions
 
@@ -84,3 +88,76 @@ def test_a_replica_whose_connections_the_server_ended_claims_reads_and_sweeps_on
     assert kill_sessions(backend, db_url, SERVERS) >= 1
     assert runs.sweep_abandoned(engine, "replica-2") == []  # nothing stale: both heartbeats are fresh enough
     assert runs.end_unleased(engine, got, RunStatus.SKIPPED, "overlap")
+
+
+def leased(engine: sa.Engine, name: str, holder: str) -> tuple[runs.Claim, int]:
+    """A claimed run of ``name`` with the lease's newest token attached, as the runner leaves it."""
+    got = runs.claim(engine, name, "", FIRE, Trigger.SCHEDULE, holder, 30.0)
+    assert isinstance(got, runs.Claim)
+    token = TokenStore(engine).issue(runs.lease_name(name, ""), holder, 30.0)
+    assert runs.attach_lease(engine, got, token)
+    return got, token
+
+
+def end(engine: sa.Engine, c: runs.Claim, token: int) -> bool:
+    lease = runs.lease_name(c.job, c.shard)
+    return single(engine, lambda conn: runs.finish(conn, c, lease, token, RunStatus.SUCCEEDED, None, {}))
+
+
+def test_a_leased_runs_heartbeat_and_end_are_one_fenced_statement_each(engine: sa.Engine) -> None:
+    run, token = leased(engine, "canary", "replica-1")
+    with sent(engine) as beat:
+        assert runs.heartbeat(engine, run, runs.lease_name("canary", ""), token)
+    with sent(engine) as ended:
+        assert end(engine, run, token)
+    assert len(beat["statements"]) == 1 and len(ended["statements"]) == 1
+    if engine.dialect.name != "sqlite":  # no BEGIN, COMMIT or ping around them
+        assert beat["main checkouts"] == [] and ended["main checkouts"] == []
+    with engine.connect() as conn:
+        assert runs.recent(conn)[0].status == RunStatus.SUCCEEDED
+
+
+def test_a_run_whose_lease_has_a_newer_token_can_neither_beat_nor_end(engine: sa.Engine) -> None:
+    run, token = leased(engine, "canary", "replica-1")
+    newer = TokenStore(engine).issue(runs.lease_name("canary", ""), "replica-2", 30.0)  # a new holder
+    assert newer > token
+    assert not runs.heartbeat(engine, run, runs.lease_name("canary", ""), token)
+    assert not end(engine, run, token)
+    with engine.connect() as conn:
+        assert [r.status for r in runs.recent(conn)] == [RunStatus.RUNNING]  # left for the sweep
+
+
+def test_an_end_waiting_behind_a_token_bump_in_flight_is_refused_once_the_bump_commits(engine: sa.Engine) -> None:
+    run, token = leased(engine, "canary", "replica-1")
+    lease = runs.lease_name("canary", "")
+    ended: list[bool] = []
+    with engine.connect() as conn:  # a new holder's token bump, not yet committed
+        txn = conn.begin()
+        conn.execute(sa.update(leases).where(leases.c.name == lease).values(token=leases.c.token + 1))
+        thread = threading.Thread(target=lambda: ended.append(end(engine, run, token)))
+        thread.start()
+        thread.join(0.5)
+        assert thread.is_alive(), "the end must wait for the token bump in flight"
+        txn.commit()
+    thread.join(20)
+    assert ended == [False]
+    with engine.connect() as conn:
+        assert [r.status for r in runs.recent(conn)] == [RunStatus.RUNNING]
+
+
+def test_a_token_bump_waits_for_an_end_in_flight(engine: sa.Engine) -> None:
+    run, token = leased(engine, "canary", "replica-1")
+    lease = runs.lease_name("canary", "")
+    issued: list[int] = []
+    with engine.connect() as conn:  # the end inside a job's final write transaction, not yet committed
+        txn = conn.begin()
+        assert runs.finish(conn, run, lease, token, RunStatus.SUCCEEDED, None, {})
+        thread = threading.Thread(target=lambda: issued.append(TokenStore(engine).issue(lease, "replica-2", 30.0)))
+        thread.start()
+        thread.join(0.5)
+        assert thread.is_alive(), "a new holder's token must wait for the end in flight"
+        txn.commit()
+    thread.join(20)
+    assert issued == [token + 1]
+    with engine.connect() as conn:
+        assert [r.status for r in runs.recent(conn)] == [RunStatus.SUCCEEDED]
