@@ -56,6 +56,9 @@ _NAME = sa.bindparam("lease_name", type_=_c.name.type)
 _TTL: BindParameter[float] = sa.bindparam("ttl", type_=sa.Double())
 _FENCE = update(leases).where(_c.name == _NAME, _c.token <= sa.bindparam("lease_token")).values(token=_c.token)
 _NEWEST = select(_c.token, _c.holder).where(_c.name == _NAME)
+_TOKEN_NOW = select(_c.token).where(_c.name == _NAME)
+_NEWEST_READ = _TOKEN_NOW.scalar_subquery() <= sa.bindparam("lease_token")
+_NEWEST_LOCKED = _TOKEN_NOW.with_for_update(read=True).scalar_subquery() <= sa.bindparam("lease_token")
 
 
 class TokenBump:
@@ -205,27 +208,25 @@ def current_token(conn: Connection, name: str) -> int:
     return int(token) if token is not None else 0
 
 
-def not_superseded(name: str, token: int, *, lock: bool) -> ColumnElement[bool]:
-    """The condition "no token newer than ``token`` has been issued for ``name``", for a statement that
-    must be fenced by itself (one conditional UPDATE instead of ``fenced`` and the write in a transaction).
+def not_superseded(*, lock: bool) -> ColumnElement[bool]:
+    """The condition "no token newer than the holder's has been issued for the name", for a statement that
+    is fenced by itself (one conditional UPDATE instead of ``fenced`` and the write in a transaction); run
+    it with ``fence_params(name, token)`` among its parameters.
 
     With ``lock`` the lease row is share-locked (``FOR SHARE`` / ``LOCK IN SHARE MODE``; SQLite's writer
     holds the whole file) until the statement's transaction ends: a new holder's token bump waits for it,
     and a statement that waited for a bump sees the bumped token and does nothing. Without ``lock`` it is a
     plain read (a heartbeat: it writes no effect). A name without a token fails the condition.
     """
-    name = _checked(name, token)
-    newest = select(_c.token).where(_c.name == name)
-    if lock:
-        newest = newest.with_for_update(read=True)
-    return newest.scalar_subquery() <= token
+    return _NEWEST_LOCKED if lock else _NEWEST_READ
 
 
-def _checked(name: str, token: int) -> str:
+def fence_params(name: str, token: int) -> dict[str, object]:
+    """The bound parameters of ``not_superseded`` for a holder of ``name`` at ``token`` (both checked)."""
     name = validate_name(name)
     if isinstance(token, bool) or not isinstance(token, int) or token < 1:
         raise InvalidLockArgument(f"fencing token must be a positive int, got {token!r}")
-    return name
+    return {"lease_name": name, "lease_token": token}
 
 
 def fenced(conn: Connection, name: str, token: int) -> None:
@@ -236,10 +237,10 @@ def fenced(conn: Connection, name: str, token: int) -> None:
     row-locks it until commit, so a new holder cannot be issued a token between this check and the write's
     commit.
     """
-    name = _checked(name, token)
-    if conn.execute(_FENCE, {"lease_name": name, "lease_token": token}).rowcount == 1:
+    params = fence_params(name, token)
+    if conn.execute(_FENCE, params).rowcount == 1:
         return
-    newest = conn.execute(_NEWEST, {"lease_name": name}).first()
+    newest = conn.execute(_NEWEST, params).first()
     if newest is None:
         raise FencedOut(f"write under lease {name!r} refused: no token was ever issued for that name")
     raise FencedOut(

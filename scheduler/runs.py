@@ -14,11 +14,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Connection, Engine
 from sqlalchemy.dialects import mysql, postgresql, sqlite
+from sqlalchemy.sql.elements import BindParameter
 
 from scrapesched.db.clock import db_now, db_now_plus, server_time
 from scrapesched.db.prune import delete_before
@@ -26,7 +28,7 @@ from scrapesched.db.retry import read, single, transaction
 from scrapesched.db.schema import job_runs
 from scrapesched.db.types import UTCDateTime
 from scrapesched.db.vocabulary import RunStatus, Trigger
-from scrapesched.locks.tokens import not_superseded
+from scrapesched.locks.tokens import fence_params, not_superseded
 
 MAX_ERROR_CHARS = 2000
 
@@ -63,17 +65,40 @@ def utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def _claim_statement(conn: Connection, values: dict[str, Any]) -> tuple[Any, bool]:
+# The run-row statements of a fire are built once, with bound parameters (their compiled form and cache key
+# are then SQLAlchemy's cached ones), and run with ``_params(claim, token)`` plus their own values.
+_c = job_runs.c
+_RUN = sa.bindparam("run_id", type_=_c.id.type)
+_OWNER = sa.bindparam("run_owner", type_=_c.owner.type)
+_TOKEN = sa.bindparam("run_token", type_=_c.fencing_token.type)
+_STALE_AFTER: BindParameter[float] = sa.bindparam("run_stale_after", type_=sa.Double())  # minus the ttl
+_STATUS = sa.bindparam("run_status", type_=_c.status.type)
+_ERROR = sa.bindparam("run_error", type_=_c.error.type)
+
+
+@cache
+def _claim_statement(dialect: str, is_mariadb: bool, running: bool) -> tuple[Any, bool]:
     """INSERT that does nothing on a duplicate fire, and whether it returns the new id (RETURNING)."""
-    dialect = conn.dialect.name
+    values = {
+        "job_name": sa.bindparam("run_job", type_=_c.job_name.type),
+        "shard": sa.bindparam("run_shard", type_=_c.shard.type),
+        "scheduled_for": sa.bindparam("run_scheduled_for", type_=_c.scheduled_for.type),
+        "trigger": sa.bindparam("run_trigger", type_=_c.trigger.type),
+        "status": _STATUS,
+        "owner": _OWNER,
+        "lease_ttl_s": sa.bindparam("run_ttl", type_=_c.lease_ttl_s.type),
+        "error": _ERROR,
+        "started_at": db_now(),
+        "finished_at": None if running else db_now(),
+    }
     if dialect in ("mysql", "mariadb"):
         # IGNORE only turns the duplicate key into "nothing inserted": our values break no other rule.
-        stmt: Any = mysql.insert(job_runs).prefix_with("IGNORE").values(**values)
-        if getattr(conn.dialect, "is_mariadb", False):  # MariaDB 10.5+: RETURNING; MySQL: the row count
-            return stmt.returning(job_runs.c.id), True
+        stmt: Any = mysql.insert(job_runs).prefix_with("IGNORE").values(values)
+        if is_mariadb:  # MariaDB 10.5+: RETURNING; MySQL: the row count
+            return stmt.returning(_c.id), True
         return stmt, False
     module: Any = postgresql if dialect == "postgresql" else sqlite
-    return module.insert(job_runs).values(**values).on_conflict_do_nothing().returning(job_runs.c.id), True
+    return module.insert(job_runs).values(values).on_conflict_do_nothing().returning(_c.id), True
 
 
 def claim(
@@ -92,22 +117,21 @@ def claim(
     """Insert the run row; the first replica to do so wins. Losing is a normal outcome, not an error: one
     statement that inserts nothing (no exception, no rollback). Only with ``identify`` does a loser ask who
     owns the fire (a second query; ``run-once`` says who has it, scheduled fires need not know)."""
-    values = {
-        "job_name": job,
-        "shard": shard,
-        "scheduled_for": utc(scheduled_for),
-        "trigger": trigger,
-        "status": status,
-        "owner": owner,
-        "lease_ttl_s": lease_ttl,
-        "error": error,
-        "started_at": db_now(),
-        "finished_at": db_now() if status != RunStatus.RUNNING else None,
+    params = {
+        "run_job": job,
+        "run_shard": shard,
+        "run_scheduled_for": utc(scheduled_for),
+        "run_trigger": trigger,
+        "run_status": status,
+        "run_owner": owner,
+        "run_ttl": lease_ttl,
+        "run_error": error,
     }
 
     def insert(conn: Connection) -> int | None:
-        stmt, returns = _claim_statement(conn, values)
-        result = conn.execute(stmt)
+        mariadb = getattr(conn.dialect, "is_mariadb", False)
+        stmt, returns = _claim_statement(conn.dialect.name, mariadb, status == RunStatus.RUNNING)
+        result = conn.execute(stmt, params)
         if returns:
             new_id = result.scalar()
             return None if new_id is None else int(new_id)
@@ -120,11 +144,11 @@ def claim(
 
         def owner_of(conn: Connection) -> Any:
             return conn.execute(
-                sa.select(job_runs.c.owner, job_runs.c.status).where(
-                    job_runs.c.job_name == job,
-                    job_runs.c.shard == shard,
-                    job_runs.c.scheduled_for == utc(scheduled_for),
-                    job_runs.c.trigger == trigger,
+                sa.select(_c.owner, _c.status).where(
+                    _c.job_name == job,
+                    _c.shard == shard,
+                    _c.scheduled_for == utc(scheduled_for),
+                    _c.trigger == trigger,
                 )
             ).first()
 
@@ -135,45 +159,71 @@ def claim(
     return Claim(run_id, job, shard, utc(scheduled_for), trigger, owner, lease_ttl)
 
 
-def _mine(c: Claim, token: int | None) -> list[sa.ColumnElement[bool]]:
+def _mine(leased: bool, expires: bool) -> list[sa.ColumnElement[bool]]:
     """The run is still ours: running, our owner and (once leased) our fencing token and not stale.
 
     A leased run whose heartbeat is older than its ttl is dead whether or not the sweep marked it yet
     (the sweep skips rows a writer holds): a replica that resumes after a freeze can neither heartbeat,
     write nor complete it, so recovery never races its original run.
     """
-    cond = [job_runs.c.id == c.run_id, job_runs.c.status == RunStatus.RUNNING, job_runs.c.owner == c.owner]
-    if token is not None:
-        cond.append(job_runs.c.fencing_token == token)
-        if c.lease_ttl > 0:
-            cond.append(job_runs.c.heartbeat_at >= db_now_plus(-c.lease_ttl))
+    cond = [_c.id == _RUN, _c.status == RunStatus.RUNNING, _c.owner == _OWNER]
+    if leased:
+        cond.append(_c.fencing_token == _TOKEN)
+        if expires:
+            cond.append(_c.heartbeat_at >= db_now_plus(_STALE_AFTER))
     return cond
 
 
-def _update(
-    engine: Engine,
-    c: Claim,
-    token: int | None,
-    what: str,
-    *also: sa.ColumnElement[bool],
-    attempts: int = 6,
-    **values: object,
-) -> bool:
-    """ONE conditional UPDATE of the run, committed by itself (``db.retry.single``): True if it was still ours
-    (and ``also`` held)."""
+def _params(c: Claim, token: int | None = None, lease: str | None = None) -> dict[str, Any]:
+    """The bound parameters of ``_mine`` (and of ``locks.not_superseded`` for ``lease``) for this run."""
+    params: dict[str, Any] = {"run_id": c.run_id, "run_owner": c.owner, "run_token": token}
+    params["run_stale_after"] = -c.lease_ttl
+    if lease is not None and token is not None:
+        params.update(fence_params(lease, token))
+    return params
 
-    def work(conn: Connection) -> bool:
-        stmt = sa.update(job_runs).where(*_mine(c, token), *also).values(**values)
-        return conn.execute(stmt).rowcount == 1
 
-    return single(engine, work, attempts=attempts, what=what)
+def _expires(c: Claim) -> bool:
+    return c.lease_ttl > 0
+
+
+_ATTACH = sa.update(job_runs).where(*_mine(False, False)).values(
+    fencing_token=_TOKEN, started_at=db_now(), heartbeat_at=db_now()
+)
+_TOUCH = sa.update(job_runs).where(*_mine(False, False)).values(heartbeat_at=db_now())
+_END_UNLEASED = sa.update(job_runs).where(*_mine(False, False)).values(
+    status=_STATUS, finished_at=db_now(), error=_ERROR
+)
+
+
+@cache
+def _leased_update(kind: str, expires: bool, counters: tuple[str, ...] = ()) -> sa.Update:
+    """The conditional UPDATEs of a leased run: ``beat`` (fenced by a plain read of the newest token),
+    ``guard`` (inside a write transaction whose ``fenced`` already locked the lease row) and ``finish``
+    (fenced by a share lock of the lease row)."""
+    stmt = sa.update(job_runs).where(*_mine(True, expires))
+    if kind == "beat":
+        return stmt.where(not_superseded(lock=False)).values(heartbeat_at=db_now())
+    if kind == "guard":
+        return stmt.values(heartbeat_at=db_now())
+    return stmt.where(not_superseded(lock=True)).values(
+        status=_STATUS,
+        finished_at=db_now(),
+        heartbeat_at=db_now(),
+        error=_ERROR,
+        **{name: sa.bindparam(f"run_{name}", type_=_c[name].type) for name in counters},
+    )
+
+
+def _update(engine: Engine, stmt: sa.Update, params: dict[str, Any], what: str, attempts: int = 6) -> bool:
+    """ONE conditional UPDATE of the run, committed by itself (``db.retry.single``): True if it was still ours."""
+    return single(engine, lambda conn: conn.execute(stmt, params).rowcount == 1, attempts=attempts, what=what)
 
 
 def attach_lease(engine: Engine, c: Claim, token: int) -> bool:
     """Record the lease's fencing token on a claimed run (still ours and running); the run starts now
     (a buffered fire was claimed earlier and waited for the lease)."""
-    now = db_now()
-    return _update(engine, c, None, "attach lease", fencing_token=token, started_at=now, heartbeat_at=now)
+    return _update(engine, _ATTACH, {**_params(c), "run_token": token}, "attach lease")
 
 
 def heartbeat(engine: Engine, c: Claim, lease: str, token: int) -> bool:
@@ -182,8 +232,8 @@ def heartbeat(engine: Engine, c: Claim, lease: str, token: int) -> bool:
     was issued for ``lease``. The newest token is a plain read (a heartbeat writes no effect). Tried twice at
     most (a pooled connection the server closed): the next beat is the retry, and a hung database must not
     hold up the replica's other runs' beats."""
-    fresh = not_superseded(lease, token, lock=False)
-    return _update(engine, c, token, "heartbeat", fresh, attempts=2, heartbeat_at=db_now())
+    stmt = _leased_update("beat", _expires(c))
+    return _update(engine, stmt, _params(c, token, lease), "heartbeat", attempts=2)
 
 
 def still_ours(conn: Connection, c: Claim, token: int) -> bool:
@@ -191,15 +241,14 @@ def still_ours(conn: Connection, c: Claim, token: int) -> bool:
 
     The conditional UPDATE row-locks the run until commit, so the sweep cannot abandon it mid-write.
     """
-    stmt = sa.update(job_runs).where(*_mine(c, token)).values(heartbeat_at=db_now())
-    return conn.execute(stmt).rowcount == 1
+    return conn.execute(_leased_update("guard", _expires(c)), _params(c, token)).rowcount == 1
 
 
 def set_progress(conn: Connection, run_id: int, line: str) -> None:
     """Inside a job's write transaction: the running run's progress line (what ``status`` shows)."""
     conn.execute(
         sa.update(job_runs)
-        .where(job_runs.c.id == run_id, job_runs.c.status == RunStatus.RUNNING)
+        .where(_c.id == run_id, _c.status == RunStatus.RUNNING)
         .values(progress=line[:MAX_ERROR_CHARS])
     )
 
@@ -207,13 +256,13 @@ def set_progress(conn: Connection, run_id: int, line: str) -> None:
 def touch_waiting(engine: Engine, c: Claim) -> bool:
     """Heartbeat of a claimed run still waiting for its lease (overlap ``buffer_one``), so the sweep does
     not take it for abandoned; False when it is no longer ours."""
-    return _update(engine, c, None, "heartbeat", heartbeat_at=db_now())
+    return _update(engine, _TOUCH, _params(c), "heartbeat")
 
 
 def end_unleased(engine: Engine, c: Claim, status: RunStatus, reason: str) -> bool:
     """End a claimed run that never got its lease (skipped for overlap, lock server down)."""
-    now = db_now()
-    return _update(engine, c, None, "end run", status=status, finished_at=now, error=reason[:MAX_ERROR_CHARS])
+    params = {**_params(c), "run_status": status, "run_error": reason[:MAX_ERROR_CHARS]}
+    return _update(engine, _END_UNLEASED, params, "end run")
 
 
 def finish(
@@ -223,18 +272,10 @@ def finish(
     token newer than ``token`` was issued for ``lease``. The lease row is share-locked until ``conn``'s
     transaction ends (``locks.not_superseded``), so no new holder is issued a token before this end commits:
     run it in the job's final write transaction, or alone with ``db.retry.single``."""
-    stmt = (
-        sa.update(job_runs)
-        .where(*_mine(c, token), not_superseded(lease, token, lock=True))
-        .values(
-            status=status,
-            finished_at=db_now(),
-            heartbeat_at=db_now(),
-            error=error[:MAX_ERROR_CHARS] if error else None,
-            **counters,
-        )
-    )
-    return conn.execute(stmt).rowcount == 1
+    stmt = _leased_update("finish", _expires(c), tuple(counters))
+    params = {**_params(c, token, lease), "run_status": status, "run_error": error[:MAX_ERROR_CHARS] if error else None}
+    params.update({f"run_{name}": value for name, value in counters.items()})
+    return conn.execute(stmt, params).rowcount == 1
 
 
 @dataclass(frozen=True)
