@@ -35,7 +35,7 @@ from scrapesched.locks.errors import (
     LockNotOwned,
     LockUnavailable,
 )
-from scrapesched.locks.tokens import current_token, fenced, not_superseded
+from scrapesched.locks.tokens import current_token, fence_params, fenced, not_superseded
 
 __all__ = [
     "FencedOut",
@@ -50,6 +50,7 @@ __all__ = [
     "LockUnavailable",
     "connect",
     "current_token",
+    "fence_params",
     "fenced",
     "not_superseded",
 ]
