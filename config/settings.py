@@ -4,6 +4,10 @@ Each field's docstring is its documentation: the README's configuration referenc
 model (``python -m scrapesched.config.reference``), so the two cannot drift apart. The ``[github]``,
 ``[telemetry]`` and ``[retention]`` tables are models of their own (``config/*_settings.py``); the
 ``[github]`` keys keep their flat environment variables (``SCRAPESCHED_GITHUB_TOKEN``, ``GITHUB_TOKEN``, ...).
+
+An empty list or table default is written as the value (``= []``; pydantic copies it for each instance), not
+``default_factory=list``: pydantic reads a factory's signature, and ``list``'s is parsed from text with the
+tokenizer, whose regular expressions take milliseconds to compile at every start-up of every command.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from types import UnionType
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, cast, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic.fields import FieldInfo
@@ -96,7 +100,7 @@ class JobSettings(BaseModel):
     more right after), or `allow` both at once."""
     recover: Flag = False
     """Re-run an abandoned fire once on another replica (trigger `recovery`)."""
-    params: dict[str, Any] = Field(default_factory=dict)
+    params: dict[str, Any] = {}
     """Job parameters, e.g. `{ per_page = 100 }`."""
 
     @model_validator(mode="after")
@@ -175,7 +179,7 @@ class Settings(BaseSettings):
     http_host: str = "0.0.0.0"
     """Address the health and metrics server binds to."""
 
-    repos: CommaList = Field(default_factory=list)
+    repos: CommaList = []
     """Repositories (`owner/name`, comma-separated in the environment) the GitHub jobs shard over."""
 
     http_concurrency: Whole = Field(default=8, ge=1, le=128)
@@ -188,7 +192,7 @@ class Settings(BaseSettings):
     """Repository (`owner/name`) that `migrate` writes into the new `repo` column when it adopts a legacy
     single-repository database (seed 000's tables); required only then."""
 
-    jobs: dict[str, JobSettings] = Field(default_factory=dict)
+    jobs: dict[str, JobSettings] = {}
     """Schedules: one `[jobs.NAME]` table per job (its keys are listed below)."""
 
     github: GitHubSettings = Field(default_factory=GitHubSettings)
@@ -398,8 +402,11 @@ def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Se
             raise ConfigError(f"config file {str(toml_file)!r} is not valid TOML: {exc}") from None
         except OSError as exc:
             raise ConfigError(f"config file {str(toml_file)!r} cannot be read: {exc.strerror}") from None
-    config = {**Settings.model_config, "toml_file": toml_file, "secrets_dir": secrets_dir()}
-    settings_cls = type("Settings", (Settings,), {"model_config": config})
+    secrets = secrets_dir()
+    settings_cls: type[Settings] = Settings
+    if toml_file is not None or secrets is not None:  # a subclass configured to read them (its schema: a few ms)
+        config = {**Settings.model_config, "toml_file": toml_file, "secrets_dir": secrets}
+        settings_cls = cast("type[Settings]", type("Settings", (Settings,), {"model_config": config}))
     try:
         settings: Settings = settings_cls(**overrides)
     except ValidationError as exc:

@@ -28,7 +28,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 from scrapesched.config.durations import Duration
 
@@ -47,7 +47,7 @@ class EndpointSettings(BaseModel):
     """URL to GET (`http://` or `https://`)."""
     format: Literal["prometheus", "json"] = "prometheus"
     """`prometheus` (text exposition format) or `json` (numbers at `paths`)."""
-    paths: list[str] = Field(default_factory=list)
+    paths: list[str] = []  # a value, not default_factory=list: see config/settings.py
     """For `json`: dotted paths to numeric fields (`a.b.0.c`: object keys and list indexes); each path is a
     series named by the path. Booleans count as 1 and 0."""
     interval: Duration | None = None
@@ -55,7 +55,7 @@ class EndpointSettings(BaseModel):
     at the Unix epoch) and later fires in the same bucket are skipped. Default: every fire of the job."""
     timeout: Duration = 10.0
     """Timeout of one request to the endpoint."""
-    labels: dict[str, str] = Field(default_factory=dict)
+    labels: dict[str, str] = {}
     """Labels added to every series of this endpoint (they replace scraped labels of the same name)."""
 
     @field_validator("name")
@@ -96,7 +96,7 @@ class TelemetrySettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    endpoints: list[EndpointSettings] = Field(default_factory=list)
+    endpoints: list[EndpointSettings] = []
     """Endpoints the `http_telemetry` job samples, one `[[telemetry.endpoints]]` table each."""
     flush_interval: Duration = 10.0
     """The per-host HTTP summary is buffered in memory and written when a run ends, at shutdown, and every

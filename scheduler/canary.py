@@ -8,14 +8,14 @@ final write: it commits with the run's ``succeeded`` completion.
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection
-
-from scrapesched.db.clock import db_now
-from scrapesched.db.schema import canary_runs
-from scrapesched.db.upsert import upsert
-from scrapesched.scheduler.context import RunContext
 from scrapesched.scheduler.registry import JobSpec, Param
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
+    from scrapesched.scheduler.context import RunContext
 
 
 class CanaryFailure(Exception):
@@ -23,6 +23,11 @@ class CanaryFailure(Exception):
 
 
 def run(ctx: RunContext) -> None:
+    # Imported when the job runs: listing jobs (``jobs``, ``status``) imports only this module's ``SPEC``.
+    from scrapesched.db.clock import db_now
+    from scrapesched.db.schema import canary_runs
+    from scrapesched.db.upsert import upsert
+
     seconds, hold = float(ctx.params["seconds"]), float(ctx.params["hold"])
     if seconds > 0:
         ctx.sleep(seconds)

@@ -30,7 +30,10 @@ class PluginError(ConfigError):
 
 def _origin(ep: EntryPoint) -> str:
     dist = ep.dist
-    return f"{dist.name} {dist.version}" if dist is not None else "an unknown distribution"
+    if dist is None:
+        return "an unknown distribution"
+    meta = dist.metadata  # parsed on every access: read once for both fields
+    return f"{meta['Name']} {meta['Version']}"
 
 
 def _describe(ep: EntryPoint) -> str:
@@ -59,9 +62,12 @@ def load_spec(ep: EntryPoint) -> JobSpec:
 def load_registry(found: Iterable[EntryPoint] | None = None) -> Registry:
     """Every job of every installed distribution (``found``: the entry points, default the group's)."""
     registry = Registry()
+    origins: dict[int, str] = {}  # per distribution (its entry points share it): its metadata is parsed once
     for ep in sorted(found if found is not None else entry_points(group=GROUP), key=lambda e: e.name):
         spec = load_spec(ep)
         if spec.name in registry:
             raise PluginError(f"{_describe(ep)}: job {spec.name!r} is already provided by {registry.origin(spec.name)}")
-        registry.add(spec, origin=_origin(ep))
+        if id(ep.dist) not in origins:
+            origins[id(ep.dist)] = _origin(ep)
+        registry.add(spec, origin=origins[id(ep.dist)])
     return registry

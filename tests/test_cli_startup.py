@@ -1,8 +1,8 @@
 """Fast start-up (issue 16): a command imports only what it uses. ``--help`` loads neither pydantic, structlog
-nor SQLAlchemy; ``jobs`` and ``status`` list every job without importing a job's module, the GitHub client or
-httpx (a job's function is imported when it runs); ``status`` on a database at head checks the schema
-without Alembic. Checked on the modules a fresh process has loaded after running the CLI; the times are in
-bench/startup.py and docs/BENCHMARKS.md."""
+nor SQLAlchemy; ``jobs`` and ``status`` list every job without importing a job's module, what it runs with,
+the GitHub client or httpx (a job's function is imported when it runs); ``jobs`` on SQLite loads no other
+database's dialect; ``status`` on a database at head checks the schema without Alembic. Checked on the modules
+a fresh process has loaded after running the CLI; the times are in bench/startup.py and docs/BENCHMARKS.md."""
 
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ with open(sys.argv[1], "w") as out:
 """
 
 CATALOG = {"scrapesched.scrapers", "scrapesched.scrapers.specs"}  # the job specs: names and functions as strings
+RUNNING = {"scrapesched.scheduler.context"}  # what a job's function runs with (``RunContext``)
 
 
 def loaded_after(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> tuple[int, set[str]]:
@@ -50,9 +51,10 @@ def loaded_after(tmp_path: Path, *args: str, env: dict[str, str] | None = None) 
 
 
 def job_code(modules: set[str]) -> list[str]:
-    """The job modules, GitHub client and HTTP library among ``modules``."""
+    """The job modules, what running a job needs, the GitHub client and HTTP library among ``modules``."""
     scrapers = {m for m in modules if m == "scrapesched.scrapers" or m.startswith("scrapesched.scrapers.")}
-    return sorted((scrapers - CATALOG) | {m for m in modules if m == "httpx" or m.startswith("httpx.")})
+    http = {m for m in modules if m == "httpx" or m.startswith("httpx.")}
+    return sorted((scrapers - CATALOG) | (RUNNING & modules) | http)
 
 
 @pytest.fixture
@@ -86,6 +88,16 @@ def test_jobs_lists_every_job_without_importing_job_code(tmp_path: Path) -> None
     assert status == 0
     assert job_code(modules) == []
     assert "scrapesched.scrapers.specs" in modules  # the GitHub and telemetry jobs were listed from it
+
+
+@pytest.mark.parametrize("command", ["jobs", "status"])
+def test_a_command_on_sqlite_loads_no_other_databases_dialect(
+    tmp_path: Path, migrated_sqlite: dict[str, str], command: str
+) -> None:
+    status, modules = loaded_after(tmp_path, command, env=migrated_sqlite)
+    assert status == 0
+    assert "sqlalchemy.dialects.sqlite" in modules  # pauses and triggers were read from the database
+    assert sorted(m for m in modules if m.startswith("sqlalchemy.dialects.postgresql")) == []
 
 
 def test_status_reads_the_database_without_importing_job_code(
