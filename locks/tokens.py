@@ -26,11 +26,11 @@ Times are the database's clock in SQL (``db.clock.db_now``/``db_now_plus``), nai
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cached_property
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import ColumnElement, Connection, Engine, Executable, and_, case, func, select, update
-from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.visitors import iterate
@@ -80,10 +80,24 @@ class TokenBump:
         read = {el.name for cond in conditions for el in iterate(cond) if isinstance(el, sa.Column)}
         if not read <= {"name", "lock_until"}:
             raise ValueError(f"token bump conditions may read name and lock_until only, not {sorted(read)}")
-        when = and_(*conditions) if conditions else None
-        self._postgres = self._on_conflict(postgresql.insert(leases), when)
-        self._sqlite = self._on_conflict(sqlite.insert(leases), when)
-        self._mysql = self._on_duplicate_key(when)
+        self._when = and_(*conditions) if conditions else None
+
+    # Built on first use, for the database in use only: a process on SQLite never imports PostgreSQL's dialect.
+    @cached_property
+    def _postgres(self) -> Executable:
+        from sqlalchemy.dialects import postgresql
+
+        return self._on_conflict(postgresql.insert(leases), self._when)
+
+    @cached_property
+    def _sqlite(self) -> Executable:
+        from sqlalchemy.dialects import sqlite
+
+        return self._on_conflict(sqlite.insert(leases), self._when)
+
+    @cached_property
+    def _mysql(self) -> Executable:
+        return self._on_duplicate_key(self._when)
 
     @staticmethod
     def _values(token: Any) -> dict[str, Any]:
@@ -112,6 +126,8 @@ class TokenBump:
 
     @classmethod
     def _on_duplicate_key(cls, when: ColumnElement[bool] | None) -> Executable:
+        from sqlalchemy.dialects import mysql
+
         insert = mysql.insert(leases).values(cls._values(func.last_insert_id(1)))
         new = insert.inserted
 

@@ -19,7 +19,6 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Connection, Engine
-from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.sql.elements import BindParameter
 
 from scrapesched.db.clock import db_now, db_now_plus, server_time
@@ -92,12 +91,17 @@ def _claim_statement(dialect: str, is_mariadb: bool, running: bool) -> tuple[Any
         "finished_at": None if running else db_now(),
     }
     if dialect in ("mysql", "mariadb"):
+        from sqlalchemy.dialects import mysql  # only this database's dialect, when its statement is first built
+
         # IGNORE only turns the duplicate key into "nothing inserted": our values break no other rule.
         stmt: Any = mysql.insert(job_runs).prefix_with("IGNORE").values(values)
         if is_mariadb:  # MariaDB 10.5+: RETURNING; MySQL: the row count
             return stmt.returning(_c.id), True
         return stmt, False
-    module: Any = postgresql if dialect == "postgresql" else sqlite
+    if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql as module
+    else:
+        from sqlalchemy.dialects import sqlite as module  # type: ignore[no-redef]
     return module.insert(job_runs).values(values).on_conflict_do_nothing().returning(_c.id), True
 
 
