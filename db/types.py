@@ -9,11 +9,18 @@
   longer value is refused, not cut.
 - ``UTCDateTime``: every timestamp is stored as naive UTC and read back as an aware UTC datetime.
 - ``BigId``: BIGINT ids (INTEGER on SQLite, where only INTEGER PRIMARY KEY autoincrements).
+
+``KeyString`` and ``UTCDateTime`` also convert a whole column at once (``process_bind_column``, used by the
+upsert): the same values as ``process_bind_param`` value by value, checked by C loops where every value is
+of the common kind, or None to say "convert value by value" (which raises the per-value error).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from functools import partial
+from operator import attrgetter, is_not
 from typing import Any
 
 from sqlalchemy import BigInteger, DateTime, Integer, String
@@ -50,6 +57,10 @@ def key_column_type(dialect: Dialect, length: int) -> TypeEngine[Any]:
     return mysql.VARCHAR(length, charset="utf8mb4", collation=collation)
 
 
+_not_none = partial(is_not, None)
+_tzinfo = attrgetter("tzinfo")
+
+
 class KeyTooLong(ValueError):
     """A natural-key value is longer than its column allows."""
 
@@ -78,6 +89,17 @@ class KeyString(TypeDecorator[str]):
             return value.encode("utf-8")
         return value
 
+    def process_bind_column(self, values: Sequence[Any], dialect: Dialect) -> Sequence[Any] | None:
+        """``values`` themselves where ``process_bind_param`` would return each unchanged (every one None or
+        no longer than the column), else None."""
+        if dialect.name in ("mysql", "mariadb") and key_collation(dialect) is None:
+            return None
+        try:
+            longest = max(map(len, filter(_not_none, values)), default=0)
+        except TypeError:  # a value without a length: value by value
+            return None
+        return values if longest <= self.length else None
+
     def process_result_value(self, value: Any, dialect: Dialect) -> str | None:
         if isinstance(value, bytes | bytearray | memoryview):
             return bytes(value).decode("utf-8")
@@ -103,6 +125,16 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is not UTC:  # most values are UTC already: skip the conversion (it runs per row)
             value = value.astimezone(UTC)
         return value.replace(tzinfo=None)
+
+    def process_bind_column(self, values: Sequence[Any], dialect: Dialect) -> Sequence[Any] | None:
+        """The naive UTC values where every value is a datetime in ``UTC`` (the common case), else None."""
+        try:
+            if set(map(_tzinfo, values)) != {UTC}:
+                return None
+            # value.replace(tzinfo=None), five times faster: the date and the (naive) time put together
+            return list(map(datetime.combine, map(datetime.date, values), map(datetime.time, values)))
+        except (AttributeError, TypeError):  # None or not a datetime: value by value
+            return None
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:

@@ -6,35 +6,42 @@ for the connection's dialect (once per column set and options, kept in ``Connect
 sent with each batch of rows as one driver executemany (``Connection.exec_driver_sql``: events, error
 wrapping and the transaction stay SQLAlchemy's), which the drivers turn into multi-row inserts (PyMySQL)
 or pipelined statements (psycopg).
-The rows are plain tuples in the statement's parameter order: each column's bind processor for the
-dialect (the ``db.types`` conversions: UTC timestamps, bounded keys) is looked up once per call and applied
-to every row before the first statement is sent; a value it refuses raises ``StatementError`` as
-SQLAlchemy's own execution would. Rows are collapsed by key (last wins, counters summed) and, on the
-server databases, sorted by key so that concurrent writers lock rows in the same order (an SQLite writer
-holds the whole file's write lock, so there the sort would buy nothing). Counters are added to in the database
+The rows are sent as plain tuples in the statement's parameter order: each column's bind processor for the
+dialect (the ``db.types`` conversions: UTC timestamps, bounded keys) is applied to the whole column before
+the first statement is sent (a type's ``process_bind_column`` where it has one: the same values, checked
+by C loops); a value it refuses raises ``StatementError`` as SQLAlchemy's own execution would. Rows are
+collapsed by key (last wins, counters summed) and, on the server databases, sorted by key in Python so
+that concurrent writers, large and small, lock rows in the same order (an SQLite writer holds the whole
+file's write lock, so there the sort would buy nothing). Counters are added to in the database
 (``count = count + new``), never read and written back. A ``newer`` column makes the write a version guard:
 a row is only replaced by a row whose ``newer`` value is at least as new as the stored one.
 
 Large writes on PostgreSQL (``COPY_MIN_ROWS`` rows or more, psycopg) take the server's fast path instead:
-the rows are streamed with ``COPY`` into a temporary staging table of the same column types, and one
-``INSERT ... SELECT ... ORDER BY key ON CONFLICT DO UPDATE`` (the same statement, from a SELECT) moves them
-in. The staging table lives in the session (``ON COMMIT DELETE ROWS``) and is emptied after each use.
+the sorted rows are streamed with ``COPY`` (binary where every column's values allow it, see
+``_binary_copy``) into a temporary staging table of the same column types, each with its position in key
+order, and one ``INSERT ... SELECT ... ORDER BY position ON CONFLICT DO UPDATE`` (the same statement, from a
+SELECT) moves them in, in that order. The staging table lives in the session (``ON COMMIT DELETE ROWS``); one
+still holding an earlier upsert's rows of the same transaction is emptied first. On a connection in
+autocommit mode the path runs in a transaction of its own (else the COPY's commit would empty the table).
 """
 
 from __future__ import annotations
 
 import copy
 import hashlib
+import importlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
 from itertools import repeat
-from operator import itemgetter
-from typing import Any
+from operator import attrgetter, is_not, itemgetter
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Table, UniqueConstraint, func, literal_column, or_, select
 from sqlalchemy import column as sa_column
 from sqlalchemy import table as sa_table
-from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import StatementError
 from sqlalchemy.sql.elements import ColumnElement
@@ -49,8 +56,13 @@ COPY_MIN_ROWS = 2000
 # statements reached 0.75 of it.
 DEFAULT_BATCH_SIZE = 5000
 
+T = TypeVar("T")
+
 COMPILED_KEY = "scrapesched.upsert.compiled"
 """Key of the compiled statements in ``Connection.info`` (the DBAPI connection's dict for user data)."""
+
+ORDINAL = "scrapesched_ordinal"
+"""The staging table's extra column: each row's position in key order."""
 
 
 @dataclass(frozen=True)
@@ -67,7 +79,7 @@ class UpsertResult:
 class _Plan:
     """What one upsert writes. ``columns`` are the given columns in the table's order, then ``filled``
     columns the rows lack (key parts and columns with a Python-side constant default), whose values are
-    ``fill``. Rows travel as tuples in ``columns`` order."""
+    ``fill``. Rows travel as one sequence of values per column, in ``columns`` order (see ``_columns``)."""
 
     table: Table
     key: tuple[str, ...]
@@ -141,16 +153,6 @@ def _sort_value(value: Any) -> tuple[int, Any]:
     return (0, "") if value is None else (1, value)
 
 
-def _getter(indexes: Sequence[Any]) -> Callable[[Any], tuple[Any, ...]]:
-    """``row -> tuple(row[i] for i in indexes)``, in C."""
-    if not indexes:
-        return lambda row: ()
-    if len(indexes) == 1:
-        (only,) = indexes
-        return lambda row: (row[only],)
-    return itemgetter(*indexes)
-
-
 def _merge(plan: _Plan, old: tuple[Any, ...], row: tuple[Any, ...]) -> tuple[Any, ...]:
     """Two rows of one key: the later (or the newer by ``newer``) wins, counters summed."""
     keep_old = False
@@ -167,44 +169,54 @@ def _merge(plan: _Plan, old: tuple[Any, ...], row: tuple[Any, ...]) -> tuple[Any
     return tuple(new)
 
 
-def _collapse(plan: _Plan, rows: Sequence[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
-    """One tuple per key in ``plan.columns`` order: last wins (or the newest by ``newer``), counters summed.
-    A key part given as None becomes its default (optional key parts are never NULL). The per-row work is
-    done by C loops (``map``, ``itemgetter``, ``dict(zip())``) where it can be."""
+def _columns(plan: _Plan, rows: Sequence[Mapping[str, Any]]) -> list[Sequence[Any]]:
+    """The rows' values, one sequence per column of ``plan.columns``, built by C loops (``map``,
+    ``itemgetter``, ``zip``; each row read once). A key part given as None becomes its default (optional key
+    parts are never NULL)."""
     given = plan.columns[: len(plan.columns) - len(plan.fill)]
+    columns: list[Sequence[Any]] = []
     try:
-        tuples = list(map(_getter(given), rows))
+        if len(given) == 1:
+            columns = [list(map(itemgetter(*given), rows))]
+        elif given:
+            columns = list(zip(*map(itemgetter(*given), rows), strict=True))
     except KeyError:
-        tuples = []
-    if len(tuples) < len(rows) or set(map(len, rows)) != {len(given)}:  # so the same names as the first row
+        columns = []
+    if len(columns) < len(given) or set(map(len, rows)) != {len(given)}:  # so the same names as the first row
         raise SchemaError(f"upsert into {plan.table.name}: every row must name the same columns")
-    if plan.fill:
-        tuples = [row + plan.fill for row in tuples]
+    columns += [[value] * len(rows) for value in plan.fill]
     for c, i in zip(plan.key, plan.index(plan.key), strict=True):
         column = plan.table.c[c]
-        if _constant_default(column) and None in map(itemgetter(i), tuples):
+        if _constant_default(column) and None in columns[i]:
             default = column.default.arg  # type: ignore[union-attr]
-            tuples = [row if row[i] is not None else (*row[:i], default, *row[i + 1 :]) for row in tuples]
-    key_of = _getter(plan.index(plan.key))
-    keys = map(key_of, tuples)
-    merged: dict[tuple[Any, ...], tuple[Any, ...]]
-    if plan.increment or plan.greatest or plan.least or plan.newer:
-        merged = {}
-        for k, row in zip(keys, tuples, strict=True):
-            old = merged.get(k)
-            merged[k] = row if old is None else _merge(plan, old, row)
-    else:
-        merged = dict(zip(keys, tuples, strict=True))  # the last row of a key wins
-    return list(merged.values())
+            columns[i] = [default if v is None else v for v in columns[i]]
+    return columns
 
 
-def _in_key_order(plan: _Plan, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    """The rows sorted by key, so that concurrent writers lock rows in the same order."""
-    key_of = _getter(plan.index(plan.key))
+def _collapse(plan: _Plan, columns: list[Sequence[Any]]) -> tuple[list[Sequence[Any]], list[tuple[Any, ...]]]:
+    """One row per key: last wins (or the newest by ``newer``), counters summed; the columns and the rows'
+    keys. Rows whose keys are all different (the common case, told by one ``dict(zip())``) stay as they are."""
+    keys = list(zip(*(columns[i] for i in plan.index(plan.key)), strict=True))
+    last = dict(zip(keys, range(len(keys)), strict=True))  # each key's last row
+    if len(last) == len(keys):
+        return columns, keys
+    if not (plan.increment or plan.greatest or plan.least or plan.newer):
+        picked = list(last.values())
+        return [list(map(column.__getitem__, picked)) for column in columns], list(last)
+    merged: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+    for k, row in zip(keys, zip(*columns, strict=True), strict=True):
+        old = merged.get(k)
+        merged[k] = row if old is None else _merge(plan, old, row)
+    return list(zip(*merged.values(), strict=True)), list(merged)
+
+
+def _key_order(keys: list[tuple[Any, ...]]) -> list[int]:
+    """The rows' indexes sorted by their keys (NULLs first): the order in which the server databases write,
+    and so lock, rows, the same for every writer (rows stay where they are: only indexes are sorted)."""
     try:
-        return sorted(rows, key=key_of)
+        return sorted(range(len(keys)), key=keys.__getitem__)
     except TypeError:  # a NULL among key values: sort NULLs first
-        return sorted(rows, key=lambda row: tuple(_sort_value(v) for v in key_of(row)))
+        return sorted(range(len(keys)), key=lambda i: tuple(map(_sort_value, keys[i])))
 
 
 def _combine(plan: _Plan, old: Any, new: Any, dialect: str) -> dict[str, ColumnElement[Any]]:
@@ -227,6 +239,8 @@ def _guard(plan: _Plan, old: Any, new: Any) -> ColumnElement[bool] | None:
 
 
 def _mysql_statement(plan: _Plan) -> Any:
+    from sqlalchemy.dialects import mysql  # here, not at the top: see _on_conflict_statement
+
     stmt = mysql.insert(plan.table)
     old, new = plan.table.c, stmt.inserted
     guard = _guard(plan, old, new)
@@ -240,7 +254,9 @@ def _mysql_statement(plan: _Plan) -> Any:
 
 
 def _on_conflict_statement(plan: _Plan, dialect: str, count: bool, source: Any = None) -> Any:
-    module: Any = postgresql if dialect == "postgresql" else sqlite
+    # Only this database's dialect is imported, and only when a statement is built: a command that never
+    # upserts imports none, and a process on SQLite never PostgreSQL's (which pulls in asyncpg's and asyncio).
+    module: Any = importlib.import_module(f"sqlalchemy.dialects.{dialect if dialect == 'postgresql' else 'sqlite'}")
     stmt = module.insert(plan.table)
     if source is not None:  # INSERT ... SELECT from the staging table, in key order
         stmt = stmt.from_select(list(plan.columns), source)
@@ -256,30 +272,41 @@ def _on_conflict_statement(plan: _Plan, dialect: str, count: bool, source: Any =
     return stmt
 
 
-def _processors(plan: _Plan, dialect: Dialect) -> list[Callable[[Any], Any] | None]:
-    """Each column's bind processor for the dialect (TypeDecorator conversions included), as SQLAlchemy
-    would apply it to the column's parameter."""
-    return [plan.table.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in plan.columns]
+def _binder(column: Any, dialect: Dialect) -> Callable[[Sequence[Any]], Sequence[Any]] | None:
+    """A column's bind processing for the dialect, as SQLAlchemy would apply it to each of the column's
+    parameters (TypeDecorator conversions included), over a whole column of values; None where there is
+    none. A type with ``process_bind_column`` converts the column at once where it can."""
+    typ = column.type.dialect_impl(dialect)
+    process = typ.bind_processor(dialect)
+    if process is None:
+        return None
+    bulk = getattr(typ, "process_bind_column", None)
+    if bulk is None:
+        return lambda values: list(map(process, values))
+    inner = typ.impl_instance.bind_processor(dialect)
+
+    def bind(values: Sequence[Any]) -> Sequence[Any]:
+        out = bulk(values, dialect)
+        if out is None:  # value by value (and the value's own error)
+            return list(map(process, values))
+        return out if inner is None else list(map(inner, out))
+
+    return bind
 
 
 def _bound(
-    plan: _Plan, rows: list[tuple[Any, ...]], dialect: Dialect, names: Sequence[str], sql: str
-) -> list[tuple[Any, ...]]:
-    """The rows as the driver takes them: processed values in the order of ``names`` (column names),
-    converted column by column. A value a processor refuses raises ``StatementError`` before anything is
-    sent."""
-    if not rows:
-        return []
-    processors = _processors(plan, dialect)
-    columns = list(zip(*rows, strict=True))
+    plan: _Plan, columns: list[Sequence[Any]], dialect: Dialect, names: Sequence[str], sql: str
+) -> list[Sequence[Any]]:
+    """The processed values of the columns named ``names``, in that order, converted column by column. A
+    value a processor refuses raises ``StatementError`` before anything is sent."""
+    out: list[Sequence[Any]] = []
     try:
-        out: list[Iterable[Any]] = []
         for i in plan.index(names):
-            process = processors[i]
-            out.append(columns[i] if process is None else map(process, columns[i]))
-        return list(zip(*out, strict=True))
-    except (TypeError, ValueError) as exc:
+            bind = _binder(plan.table.c[plan.columns[i]], dialect)
+            out.append(columns[i] if bind is None else bind(columns[i]))
+    except Exception as exc:  # as SQLAlchemy wraps a processor's error
         raise StatementError(f"({type(exc).__module__}.{type(exc).__name__}) {exc}", sql, None, exc) from exc
+    return out
 
 
 @dataclass(frozen=True)
@@ -301,17 +328,22 @@ def _positional(dialect: Dialect) -> Dialect:
     return twin
 
 
-def _driver(conn: Connection, plan: _Plan) -> _Driver:
-    """The plan's statement compiled for the connection's dialect, once per plan and DBAPI connection (kept
-    in ``conn.info``, as SQLAlchemy keeps its compiled cache on the engine)."""
-    compiled: dict[_Plan, _Driver] = conn.info.setdefault(COMPILED_KEY, {})
+def _once(conn: Connection, key: Any, build: Callable[[], T]) -> T:
+    """``build()`` once per key and DBAPI connection (kept in ``conn.info``, as SQLAlchemy keeps its compiled
+    cache on the engine)."""
+    compiled: dict[Any, Any] = conn.info.setdefault(COMPILED_KEY, {})
     try:
-        found = compiled.get(plan)
+        found = compiled.get(key)
     except TypeError:  # a default value that cannot be hashed: compile every time
-        return _compile(conn, plan)
+        return build()
     if found is None:
-        found = compiled[plan] = _compile(conn, plan)
+        found = compiled[key] = build()
     return found
+
+
+def _driver(conn: Connection, plan: _Plan) -> _Driver:
+    """The plan's statement compiled for the connection's dialect, once per plan and DBAPI connection."""
+    return _once(conn, plan, partial(_compile, conn, plan))
 
 
 def _compile(conn: Connection, plan: _Plan) -> _Driver:
@@ -330,36 +362,107 @@ def _compile(conn: Connection, plan: _Plan) -> _Driver:
     return _Driver(compiled.string, names, positional)
 
 
+@dataclass(frozen=True)
+class _Stage:
+    """PostgreSQL's COPY path for one plan: the session's staging table and the statements that use it."""
+
+    table: str  # quoted name
+    prepare: str  # create the table if absent; then one row of it (is it empty?) and its column types
+    copy: str
+    insert: str
+
+
 def _stage_name(plan: _Plan) -> str:
-    digest = hashlib.sha1(",".join(plan.columns).encode()).hexdigest()[:8]
+    digest = hashlib.sha1(",".join((*plan.columns, ORDINAL)).encode()).hexdigest()[:8]
     return f"scrapesched_stage_{plan.table.name}_{digest}"[:63]
 
 
-def _copy_upsert(conn: Connection, plan: _Plan, rows: list[tuple[Any, ...]], count: bool) -> tuple[int, int, int]:
-    """PostgreSQL: COPY the rows into a session staging table, then one INSERT ... SELECT ... ON CONFLICT.
-    Returns (statements, inserted, updated); the counts are exact only with ``count``."""
+def _compile_stage(conn: Connection, plan: _Plan, count: bool) -> _Stage:
     name = _stage_name(plan)
-    quote = conn.dialect.identifier_preparer.quote
-    columns = ", ".join(quote(c) for c in plan.columns)
-    copy_sql = f"COPY {quote(name)} ({columns}) FROM STDIN"
-    values = _bound(plan, rows, conn.dialect, plan.columns, copy_sql)
+    preparer = conn.dialect.identifier_preparer
+    table, columns = preparer.quote(name), ", ".join(map(preparer.quote, plan.columns))
+    prepare = (
+        f"CREATE TEMPORARY TABLE IF NOT EXISTS {table} ON COMMIT DELETE ROWS AS SELECT {columns}, "
+        f"0 AS {preparer.quote(ORDINAL)} FROM {preparer.format_table(plan.table)} WITH NO DATA; "
+        f"SELECT * FROM {table} LIMIT 1"
+    )
+    copy_sql = f"COPY {table} ({columns}, {preparer.quote(ORDINAL)}) FROM STDIN"
+    stage = sa_table(name, *(sa_column(c) for c in (*plan.columns, ORDINAL)))
+    source = select(*(stage.c[c] for c in plan.columns)).order_by(stage.c[ORDINAL])
+    insert = _on_conflict_statement(plan, "postgresql", count, source).compile(dialect=conn.dialect).string
+    return _Stage(table, prepare, copy_sql, insert)
+
+
+# PostgreSQL type OIDs whose binary COPY psycopg writes from these Python types (None aside) so that the server
+# stores what it would read from their text form, and refuses what it would refuse: bool, int2, int4, int8,
+# float8, text, varchar, timestamp (naive datetimes only; ints within the type's range, see _INT_BOUNDS).
+_BINARY_KINDS: dict[int, frozenset[type]] = {
+    16: frozenset({bool}),
+    21: frozenset({int}),
+    23: frozenset({int}),
+    20: frozenset({int}),
+    701: frozenset({float, int}),
+    25: frozenset({str}),
+    1043: frozenset({str}),
+    1114: frozenset({datetime}),
+}
+_INT_BOUNDS = {21: 1 << 15, 23: 1 << 31, 20: 1 << 63}  # -bound <= value < bound
+_TIMESTAMP = 1114
+_not_none = partial(is_not, None)
+_tzinfo = attrgetter("tzinfo")
+
+
+def _binary_copy(oids: Sequence[int], columns: Sequence[Sequence[Any]]) -> bool:
+    """Whether every column's values can go in binary COPY (faster to write and to read than text) into
+    columns of these types, see ``_BINARY_KINDS``; checked column by column in C loops."""
+    for oid, values in zip(oids, columns, strict=True):
+        kinds = set(map(type, values))
+        present = list(filter(_not_none, values)) if type(None) in kinds else values
+        kinds.discard(type(None))
+        if not kinds <= _BINARY_KINDS.get(oid, frozenset()):
+            return False
+        if not present:
+            continue
+        bound = _INT_BOUNDS.get(oid)
+        if bound is not None and not (-bound <= min(present) and max(present) < bound):
+            return False
+        if oid == _TIMESTAMP and set(map(_tzinfo, present)) != {None}:
+            return False
+    return True
+
+
+def _copy_upsert(
+    conn: Connection, plan: _Plan, columns: list[Sequence[Any]], order: Sequence[int], count: bool
+) -> tuple[int, int, int]:
+    """PostgreSQL: COPY the rows into the session's staging table, each with its position in ``order`` (key
+    order), then one INSERT ... SELECT ... ORDER BY position ON CONFLICT, so rows are written and locked in
+    key order. Returns (statements, inserted, updated); the counts are exact only with ``count``."""
+    stage = _once(conn, ("copy", plan, count), partial(_compile_stage, conn, plan, count))
+    columns = _bound(plan, columns, conn.dialect, plan.columns, stage.copy)
+    position = [0] * len(order)
+    for at, i in enumerate(order):
+        position[i] = at
     raw: Any = conn.connection.driver_connection
-    with raw.cursor() as cur:
-        cur.execute(
-            f"CREATE TEMPORARY TABLE IF NOT EXISTS {quote(name)} ON COMMIT DELETE ROWS AS "
-            f"SELECT {columns} FROM {quote(plan.table.name)} WITH NO DATA"
-        )
-        with cur.copy(copy_sql) as stream:
-            for row in values:
-                stream.write_row(row)
-    stage = sa_table(name, *(sa_column(c) for c in plan.columns))
-    source = select(*(stage.c[c] for c in plan.columns)).order_by(*(stage.c[c] for c in plan.key))
-    result = conn.execute(_on_conflict_statement(plan, "postgresql", count, source))
-    inserted = updated = 0
-    if count:
-        flags = [bool(r[0]) for r in result]
-        inserted, updated = sum(flags), len(flags) - sum(flags)
-    conn.exec_driver_sql(f"TRUNCATE {quote(name)}")
+    # In autocommit mode the COPY would commit, and so empty the table (ON COMMIT DELETE ROWS), on its own.
+    with raw.transaction() if raw.autocommit else nullcontext():
+        with raw.cursor() as cur:
+            cur.execute(stage.prepare, prepare=False)  # two statements: never a prepared one
+            cur.nextset()
+            oids = [d.type_code for d in cur.description]
+            if cur.fetchone() is not None:  # an earlier upsert's rows, of this same transaction
+                cur.execute(f"TRUNCATE {stage.table}")
+            binary = _binary_copy(oids[:-1], columns)  # the last column, the position: an int4 from 0 up
+            columns.append(position)
+            with cur.copy(stage.copy + (" (FORMAT BINARY)" if binary else "")) as stream:
+                if binary:
+                    stream.set_types(oids)
+                for row in zip(*columns, strict=True):
+                    stream.write_row(row)
+        result = conn.exec_driver_sql(stage.insert)
+        inserted = updated = 0
+        if count:
+            flags = [bool(r[0]) for r in result]
+            inserted, updated = sum(flags), len(flags) - sum(flags)
     return 3, inserted, updated
 
 
@@ -397,20 +500,20 @@ def upsert(
     statements, inserted, updated = 0, 0, 0
     mysql_like = dialect in ("mysql", "mariadb")
     exact = dialect == "postgresql" and count
-    collapsed = _collapse(plan, rows)
-    if dialect == "postgresql" and len(collapsed) >= COPY_MIN_ROWS and conn.dialect.driver == "psycopg":
-        # its INSERT ... SELECT sorts the rows by key in the server
-        statements, inserted, updated = _copy_upsert(conn, plan, collapsed, count)
+    columns, keys = _collapse(plan, _columns(plan, rows))
+    # An SQLite writer holds the whole file's write lock: no row order can deadlock, rows go as given.
+    order = range(len(keys)) if dialect == "sqlite" else _key_order(keys)
+    if dialect == "postgresql" and len(keys) >= COPY_MIN_ROWS and conn.dialect.driver == "psycopg":
+        statements, inserted, updated = _copy_upsert(conn, plan, columns, order, count)
         return UpsertResult(
-            rows=len(collapsed),
+            rows=len(keys),
             statements=statements,
             inserted=inserted if exact else None,
             updated=updated if exact else None,
         )
-    if dialect != "sqlite":  # an SQLite writer holds the whole file's write lock: no row order can deadlock
-        collapsed = _in_key_order(plan, collapsed)
     if exact:  # RETURNING from an executemany: SQLAlchemy's "insertmanyvalues" batches, from dicts
         stmt = _on_conflict_statement(plan, dialect, count)
+        collapsed = list(map(list(zip(*columns, strict=True)).__getitem__, order))
         for start in range(0, len(collapsed), per_batch):
             result = conn.execute(
                 stmt, [dict(zip(plan.columns, r, strict=True)) for r in collapsed[start : start + per_batch]]
@@ -421,7 +524,8 @@ def upsert(
             statements += 1
     else:
         driver = _driver(conn, plan)
-        params: list[Any] = _bound(plan, collapsed, conn.dialect, driver.names, driver.sql)
+        params: list[Any] = list(zip(*_bound(plan, columns, conn.dialect, driver.names, driver.sql), strict=True))
+        params = list(map(params.__getitem__, order))
         if not driver.positional:  # a driver that takes only named parameters
             params = list(map(dict, map(zip, repeat(driver.names), params)))
         for start in range(0, len(params), per_batch):
@@ -432,7 +536,7 @@ def upsert(
                 updated += max(0, result.rowcount - len(batch))
             statements += 1
     return UpsertResult(
-        rows=len(collapsed),
+        rows=len(keys),
         statements=statements,
         inserted=inserted if exact else None,
         updated=updated if mysql_like or exact else None,

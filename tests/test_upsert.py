@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import random
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 import sqlalchemy as sa
 
 from scrapesched.config.errors import SchemaError
 from scrapesched.db import upsert
-from scrapesched.db.schema import http_error_summary, pr_states, test_results
+from scrapesched.db.schema import http_error_summary, natural_key, pr_states, test_results
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -198,3 +199,88 @@ def test_calls_with_different_options_on_one_connection_each_keep_their_own(engi
         upsert(conn, pr_states, [_pr(1, "second", T0 - timedelta(hours=2))])  # no guard: overwrites
     (row,) = _rows(engine, pr_states)
     assert (row.pr_title, row.updated_at) == ("second", T0 - timedelta(hours=2))
+
+
+def _result(i: int, **values: object) -> dict[str, object]:
+    return {
+        "repo": "a/b",
+        "pr_number": 7000 + i % 7,
+        "test_name": f"test_{i}",
+        "test_file": "",
+        "hypervisor": "kvm",
+        "hypervisor_version": "",
+        "test_date": T0 + timedelta(seconds=i),
+        "result": "Success",
+        "time_seconds": 1.5,
+        "logs_url": None,
+        **values,
+    }
+
+
+def test_large_writes_store_the_values_small_ones_store_whatever_their_python_types(engine: sa.Engine) -> None:
+    """PostgreSQL's COPY path (binary where the values' Python types allow it, text otherwise) stores exactly
+    what row-by-row statements store: NULLs, ints in a float column, timestamps in another zone than UTC,
+    numbers given as text."""
+    from scrapesched.db.upsert import COPY_MIN_ROWS
+
+    n = COPY_MIN_ROWS + 10
+    plus_two = timezone(timedelta(hours=2))
+    typed = [
+        _result(
+            i,
+            time_seconds=(None, 3, 0.1 + i)[i % 3],
+            logs_url=None if i % 2 else f"https://x/{i}",
+            test_date=(T0 + timedelta(seconds=i, microseconds=i)).astimezone(plus_two if i % 5 == 0 else UTC),
+        )
+        for i in range(n)
+    ]
+    loose = [{**row, "pr_number": str(row["pr_number"])} for row in typed]
+    columns = [c for c in test_results.c if c.name != "id"]
+    for rows in (typed, loose):
+        stored = []
+        for size in (500, n):  # small upserts, then one large one
+            with engine.begin() as conn:
+                conn.execute(test_results.delete())
+                for start in range(0, n, size):
+                    upsert(conn, test_results, rows[start : start + size])
+            with engine.connect() as conn:
+                stored.append(sorted(conn.execute(sa.select(*columns)).all(), key=lambda r: r.test_name))
+        assert len(stored[1]) == n
+        assert stored[1] == stored[0]
+    assert stored[0][0].test_date == T0
+
+
+def test_rows_are_written_in_key_order_whatever_order_they_come_in(engine: sa.Engine) -> None:
+    """On the server databases rows are written (and their rows locked) in key order, small writes and
+    large ones alike, so concurrent writers cannot deadlock on each other: new rows get their ids in key
+    order."""
+    if engine.dialect.name == "sqlite":
+        pytest.skip("an SQLite writer holds the whole file's write lock: rows are written as given")
+    from scrapesched.db.upsert import COPY_MIN_ROWS
+
+    for n in (50, COPY_MIN_ROWS + 10):
+        rows = [_result(i) for i in range(n)]
+        random.Random(n).shuffle(rows)
+        with engine.begin() as conn:
+            conn.execute(test_results.delete())
+            upsert(conn, test_results, rows)
+        key = [test_results.c[c] for c in natural_key(test_results)]
+        with engine.connect() as conn:
+            by_id = conn.execute(sa.select(*key).order_by(test_results.c.id)).all()
+        assert [tuple(r) for r in by_id] == sorted(tuple(r[c.name] for c in key) for r in rows)
+
+
+def test_a_large_write_on_an_autocommit_connection_arrives_whole(engine: sa.Engine) -> None:
+    """The COPY path's staging table empties at every commit: on a connection in autocommit mode it runs in a
+    transaction of its own, so the COPY's own commit does not throw the rows away before they are moved."""
+    if engine.dialect.name == "sqlite":
+        pytest.skip("the SQLite engine begins every transaction itself (BEGIN IMMEDIATE), autocommit or not")
+    from scrapesched.db.upsert import COPY_MIN_ROWS
+
+    rows = [_hits(f"h{i}.example", 502, 1, T0) for i in range(COPY_MIN_ROWS + 10)]
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        upsert(conn, http_error_summary, rows, increment=["count"])
+        upsert(conn, http_error_summary, rows, increment=["count"])
+    stored = _rows(engine, http_error_summary)
+    assert len(stored) == len(rows)
+    assert {r._mapping["count"] for r in stored} == {2}
