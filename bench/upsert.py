@@ -15,9 +15,9 @@ at the end, a temporary file for SQLite) it writes ``test_results`` rows three w
 (d) the fastest plain upsert each driver offers, with no SQLAlchemy in the way (the peer of issue 16): SQLite
     ``executemany`` of ``INSERT ... ON CONFLICT DO UPDATE`` with tuples; MariaDB/MySQL PyMySQL ``executemany``
     of ``INSERT ... ON DUPLICATE KEY UPDATE`` (which PyMySQL sends as multi-row statements); PostgreSQL the
-    faster of psycopg ``executemany`` of ``INSERT ... ON CONFLICT`` and ``COPY`` into a temporary table then
-    one ``INSERT ... SELECT ... ON CONFLICT DO UPDATE``. Same pre-loaded table and rows as (a); the tuples
-    are built from the same dicts inside the timing. a/d is the ratio issue 16 sets (>= 0.9).
+    fastest of psycopg ``executemany`` of ``INSERT ... ON CONFLICT`` and ``COPY`` (text or binary) into a
+    temporary table then one ``INSERT ... SELECT ... ON CONFLICT DO UPDATE``. Same pre-loaded table and rows
+    as (a); the tuples are built from the same dicts inside the timing. a/d is the ratio issue 16 sets (>= 0.9).
 (c) the ceiling: a plain INSERT of ``--rows`` new rows into an empty table, in the same transactions, both
     as an executemany (``conn.execute(table.insert(), rows)``) and as multi-row ``insert().values(batch)``
     statements of the upsert's batch size; the faster of the two is reported.
@@ -286,7 +286,7 @@ def _raw_executemany(rows: Sequence[Row], conn: sa.Connection) -> None:
     cursor.close()
 
 
-def _raw_copy(rows: Sequence[Row], conn: sa.Connection) -> None:
+def _raw_copy(rows: Sequence[Row], conn: sa.Connection, binary: bool = False) -> None:
     columns, values = _raw_columns()
     names = ", ".join(columns)
     key = ", ".join(natural_key(test_results))
@@ -296,7 +296,13 @@ def _raw_copy(rows: Sequence[Row], conn: sa.Connection) -> None:
         cur.execute(
             "CREATE TEMP TABLE IF NOT EXISTS bench_stage (LIKE test_results INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
         )
-        with cur.copy(f"COPY bench_stage ({names}) FROM STDIN") as copy:
+        types = []
+        if binary:  # the staging table's column types, which binary COPY must be told
+            cur.execute(f"SELECT {names} FROM bench_stage LIMIT 0")
+            types = [c.type_code for c in cur.description]
+        with cur.copy(f"COPY bench_stage ({names}) FROM STDIN" + (" (FORMAT BINARY)" if binary else "")) as copy:
+            if binary:
+                copy.set_types(types)
             for row in _tuples(rows, columns):
                 copy.write_row(row)
         cur.execute(
@@ -314,6 +320,7 @@ def raw_ways(dialect: str) -> dict[str, Callable[..., None]]:
     ways: dict[str, Callable[..., None]] = {"driver executemany": _raw_executemany}
     if dialect == "postgresql":
         ways["COPY + INSERT ... SELECT"] = _raw_copy
+        ways["binary COPY + INSERT ... SELECT"] = partial(_raw_copy, binary=True)
     return ways
 
 
