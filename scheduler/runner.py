@@ -145,6 +145,7 @@ class Runner:
         wait = lease_wait
         if planned.overlap == "buffer_one" and not lease_wait:
             wait = planned.misfire_grace
+        waited = False
         try:
             lease = self.locks.acquire(name, planned.lease_ttl, wait=0)
             buffered_elsewhere = (
@@ -153,6 +154,7 @@ class Runner:
                 and runs.buffered_waiting(self.engine, job, shard, claim.run_id)
             )
             if lease is None and wait > 0 and not buffered_elsewhere:
+                waited = True
                 lease = self._wait_for_lease(claim, name, planned.lease_ttl, wait)
         except LockError as exc:
             reason = self.redactor(f"lock backend unavailable, fire not run: {exc}")
@@ -172,7 +174,9 @@ class Runner:
             log.info("fire_skipped", reason=reason)
             return Outcome(OutcomeStatus.BUSY, claim.run_id, reason, holder=holder, until=until)
         with bound_contextvars(fencing_token=lease.token):
-            return self._run_leased(planned, claim, lease, params if params is not None else planned.params)
+            return self._run_leased(
+                planned, claim, lease, params if params is not None else planned.params, attach=waited
+            )
 
     def _wait_for_lease(self, claim: runs.Claim, name: str, ttl: float, wait: float) -> Lease | None:
         """Wait up to ``wait`` seconds for the lease, heartbeating the claim meanwhile (a waiting run is alive)."""
@@ -191,7 +195,11 @@ class Runner:
         claim: runs.Claim,
         lease: Lease,
         params: dict[str, Any],
+        *,
+        attach: bool,
     ) -> Outcome:
+        """Run the job under ``lease``. A run that waited for its lease is attached to it first (its start is
+        now); one that took it at once records its token with its first heartbeat, write or end."""
         job = planned.name
         stop = threading.Event()
         started = time.monotonic()
@@ -216,7 +224,7 @@ class Runner:
             self._running[claim.run_id] = ctx
         self.metrics.in_flight.labels(job).inc()
         try:
-            if not runs.attach_lease(self.engine, claim, lease.token):
+            if attach and not runs.attach_lease(self.engine, claim, lease.token):
                 raise RunCancelled("run was taken over before it started")
             # beaten in a copy of this context: its lines carry the run's log context
             self._heartbeats.add(claim.run_id, planned.lease_ttl / 3, partial(self._beat, ctx, claim, lease))

@@ -88,6 +88,7 @@ def _claim_statement(dialect: str, is_mariadb: bool, running: bool) -> tuple[Any
         "lease_ttl_s": sa.bindparam("run_ttl", type_=_c.lease_ttl_s.type),
         "error": _ERROR,
         "started_at": db_now(),
+        "heartbeat_at": db_now() if running else None,  # alive from its claim (the lease is taken at once)
         "finished_at": None if running else db_now(),
     }
     if dialect in ("mysql", "mariadb"):
@@ -164,7 +165,9 @@ def claim(
 
 
 def _mine(leased: bool, expires: bool) -> list[sa.ColumnElement[bool]]:
-    """The run is still ours: running, our owner and (once leased) our fencing token and not stale.
+    """The run is still ours: running, our owner and (once leased) our fencing token, or none yet, and not
+    stale. A run row is only ever leased by the one execution that claimed it, so the token it records is
+    that execution's: its first leased statement records it (``_leased_update``), no statement of its own.
 
     A leased run whose heartbeat is older than its ttl is dead whether or not the sweep marked it yet
     (the sweep skips rows a writer holds): a replica that resumes after a freeze can neither heartbeat,
@@ -172,7 +175,7 @@ def _mine(leased: bool, expires: bool) -> list[sa.ColumnElement[bool]]:
     """
     cond = [_c.id == _RUN, _c.status == RunStatus.RUNNING, _c.owner == _OWNER]
     if leased:
-        cond.append(_c.fencing_token == _TOKEN)
+        cond.append(sa.or_(_c.fencing_token == _TOKEN, _c.fencing_token.is_(None)))
         if expires:
             cond.append(_c.heartbeat_at >= db_now_plus(_STALE_AFTER))
     return cond
@@ -191,10 +194,13 @@ def _expires(c: Claim) -> bool:
     return c.lease_ttl > 0
 
 
+WAITING = "waiting for the lease"
+"""The progress line of a claimed fire that waits for its lease (overlap ``buffer_one``, ``run-once``)."""
+
 _ATTACH = sa.update(job_runs).where(*_mine(False, False)).values(
-    fencing_token=_TOKEN, started_at=db_now(), heartbeat_at=db_now()
+    fencing_token=_TOKEN, started_at=db_now(), heartbeat_at=db_now(), progress=None
 )
-_TOUCH = sa.update(job_runs).where(*_mine(False, False)).values(heartbeat_at=db_now())
+_TOUCH = sa.update(job_runs).where(*_mine(False, False)).values(heartbeat_at=db_now(), progress=WAITING)
 _END_UNLEASED = sa.update(job_runs).where(*_mine(False, False)).values(
     status=_STATUS, finished_at=db_now(), error=_ERROR
 )
@@ -204,8 +210,9 @@ _END_UNLEASED = sa.update(job_runs).where(*_mine(False, False)).values(
 def _leased_update(kind: str, expires: bool, counters: tuple[str, ...] = ()) -> sa.Update:
     """The conditional UPDATEs of a leased run: ``beat`` (fenced by a plain read of the newest token),
     ``guard`` (inside a write transaction whose ``fenced`` already locked the lease row) and ``finish``
-    (fenced by a share lock of the lease row)."""
-    stmt = sa.update(job_runs).where(*_mine(True, expires))
+    (fenced by a share lock of the lease row). Each records the run's token (the first one to run attaches
+    the lease to a run that did not wait for it)."""
+    stmt = sa.update(job_runs).where(*_mine(True, expires)).values(fencing_token=_TOKEN)
     if kind == "beat":
         return stmt.where(not_superseded(lock=False)).values(heartbeat_at=db_now())
     if kind == "guard":
@@ -225,8 +232,9 @@ def _update(engine: Engine, stmt: sa.Update, params: dict[str, Any], what: str, 
 
 
 def attach_lease(engine: Engine, c: Claim, token: int) -> bool:
-    """Record the lease's fencing token on a claimed run (still ours and running); the run starts now
-    (a buffered fire was claimed earlier and waited for the lease)."""
+    """Record the lease's fencing token on a claimed run that waited for it (still ours and running); the
+    run starts now. A run that took its lease at once needs no attach: its first heartbeat, write or end
+    records the token."""
     return _update(engine, _ATTACH, {**_params(c), "run_token": token}, "attach lease")
 
 
@@ -259,7 +267,8 @@ def set_progress(conn: Connection, run_id: int, line: str) -> None:
 
 def touch_waiting(engine: Engine, c: Claim) -> bool:
     """Heartbeat of a claimed run still waiting for its lease (overlap ``buffer_one``), so the sweep does
-    not take it for abandoned; False when it is no longer ours."""
+    not take it for abandoned, and its progress line says it waits (``WAITING``); False when it is no
+    longer ours."""
     return _update(engine, _TOUCH, _params(c), "heartbeat")
 
 
@@ -396,7 +405,9 @@ def last_scheduled(engine: Engine, job: str, shards: Sequence[str]) -> dict[str,
 
 
 def buffered_waiting(engine: Engine, job: str, shard: str, exclude_run: int) -> bool:
-    """True when another fire of this shard is already waiting for the lease (overlap ``buffer_one``)."""
+    """True when another fire of this shard is already waiting for the lease (overlap ``buffer_one``): running,
+    without a token, its progress line ``WAITING`` (a leased run records its token with its first heartbeat,
+    so a missing token alone does not say it waits)."""
     query = (
         sa.select(job_runs.c.id)
         .where(
@@ -404,6 +415,7 @@ def buffered_waiting(engine: Engine, job: str, shard: str, exclude_run: int) -> 
             job_runs.c.shard == shard,
             job_runs.c.status == RunStatus.RUNNING,
             job_runs.c.fencing_token.is_(None),
+            job_runs.c.progress == WAITING,
             job_runs.c.id != exclude_run,
         )
         .limit(1)

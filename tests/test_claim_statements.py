@@ -17,12 +17,21 @@ import sqlalchemy as sa
 from sqlalchemy import event
 
 from conftest import SERVERS
+from scrapesched import locks
+from scrapesched.config.redact import Redactor
+from scrapesched.config.settings import load_settings
 from scrapesched.db.engine import autocommit_engine
 from scrapesched.db.retry import single
 from scrapesched.db.schema import leases
 from scrapesched.db.vocabulary import RunStatus, Trigger
 from scrapesched.locks.tokens import TokenStore
 from scrapesched.scheduler import runs
+from scrapesched.scheduler.context import RunContext
+from scrapesched.scheduler.metrics import Metrics
+from scrapesched.scheduler.outcome import OutcomeStatus
+from scrapesched.scheduler.plan import build_plan
+from scrapesched.scheduler.registry import JobSpec, Registry
+from scrapesched.scheduler.runner import Runner
 from scrapesched.testing.scratch import kill_sessions
 
 FIRE = datetime(2026, 12, 2, 3, 0, tzinfo=UTC)
@@ -161,3 +170,27 @@ def test_a_token_bump_waits_for_an_end_in_flight(engine: sa.Engine) -> None:
     assert issued == [token + 1]
     with engine.connect() as conn:
         assert [r.status for r in runs.recent(conn)] == [RunStatus.SUCCEEDED]
+
+
+def _noop(ctx: RunContext[object]) -> None:
+    """A job that writes nothing: what a fire costs is the scheduler's own bookkeeping."""
+
+
+def test_a_fire_that_takes_its_lease_at_once_records_its_token_with_its_end(engine: sa.Engine) -> None:
+    spec = JobSpec(name="noop", run=f"{__name__}:_noop", description="test job", lease_ttl=30.0)
+    settings = load_settings(instance_id="replica-1")
+    planned = next(p for p in build_plan(settings, Registry([spec])) if p.name == "noop")
+    backend = locks.connect("table", engine=engine, holder_id="replica-1")
+    runner = Runner(settings, engine, backend, None, Metrics(), Redactor())
+    try:
+        with sent(engine) as fire:
+            outcome = runner.execute(planned, "", FIRE, Trigger.SCHEDULE)
+    finally:
+        backend.close()
+    assert outcome.status == OutcomeStatus.SUCCEEDED
+    # the claim, the lease's conditional token bump, the run's fenced end, the lease's release: no attach
+    assert len(fire["statements"]) == 4, fire["statements"]
+    with engine.connect() as conn:
+        (run,) = runs.recent(conn)
+        token = locks.current_token(conn, runs.lease_name("noop", ""))
+    assert run.status == RunStatus.SUCCEEDED and run.fencing_token == token >= 1
