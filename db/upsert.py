@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import importlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -256,8 +255,11 @@ def _mysql_statement(plan: _Plan) -> Any:
 def _on_conflict_statement(plan: _Plan, dialect: str, count: bool, source: Any = None) -> Any:
     # Only this database's dialect is imported, and only when a statement is built: a command that never
     # upserts imports none, and a process on SQLite never PostgreSQL's (which pulls in asyncpg's and asyncio).
-    module: Any = importlib.import_module(f"sqlalchemy.dialects.{dialect if dialect == 'postgresql' else 'sqlite'}")
-    stmt = module.insert(plan.table)
+    if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql as module
+    else:
+        from sqlalchemy.dialects import sqlite as module  # type: ignore[no-redef]
+    stmt: Any = module.insert(plan.table)
     if source is not None:  # INSERT ... SELECT from the staging table, in key order
         stmt = stmt.from_select(list(plan.columns), source)
     old, new = plan.table.c, stmt.excluded

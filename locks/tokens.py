@@ -220,7 +220,7 @@ class TokenStore:
 
 def current_token(conn: Connection, name: str) -> int:
     """The newest fencing token issued for ``name`` (0 if none has been)."""
-    token = conn.execute(select(_c.token).where(_c.name == validate_name(name))).scalar()
+    token = conn.execute(_TOKEN_NOW, {"lease_name": validate_name(name)}).scalar()
     return int(token) if token is not None else 0
 
 

@@ -288,25 +288,17 @@ class Runner:
             raise RunCancelled("run no longer ours (abandoned after missed heartbeats)")
 
     @staticmethod
-    def _end(
-        conn: Connection, claim: runs.Claim, lease: Lease, status: str, error: str | None, counters: dict[str, int]
-    ) -> bool:
-        """The run's end, ONE fenced statement (``runs.finish``): False once a newer token exists or the run
-        is no longer ours (what ``still_ours`` checks)."""
-        return runs.finish(conn, claim, lease.name, lease.token, status, error, counters)
-
-    @staticmethod
     def _complete(conn: Connection, claim: runs.Claim, lease: Lease, counters: dict[str, int]) -> None:
         """Inside the job's final write transaction, in place of its write guard: the run ``succeeded``."""
-        if not Runner._end(conn, claim, lease, RunStatus.SUCCEEDED, None, counters):
+        if not runs.finish(conn, claim, lease.name, lease.token, RunStatus.SUCCEEDED, None, counters):
             fenced(conn, lease.name, lease.token)  # FencedOut, naming the newer token, if that was the reason
             raise RunCancelled("run no longer ours (abandoned after missed heartbeats)")
 
     def _finish(
         self, claim: runs.Claim, lease: Lease, status: str, error: str | None, ctx: RunContext[object]
     ) -> bool:
-        def work(conn: Connection) -> bool:
-            return self._end(conn, claim, lease, status, error, ctx.counters.as_dict())
+        def work(conn: Connection) -> bool:  # ONE fenced statement: False once the run is no longer ours
+            return runs.finish(conn, claim, lease.name, lease.token, status, error, ctx.counters.as_dict())
 
         return single(self.engine, work, attempts=self.settings.db_retry_attempts, what="finish run")
 

@@ -183,8 +183,12 @@ def _mine(leased: bool, expires: bool) -> list[sa.ColumnElement[bool]]:
 
 def _params(c: Claim, token: int | None = None, lease: str | None = None) -> dict[str, Any]:
     """The bound parameters of ``_mine`` (and of ``locks.not_superseded`` for ``lease``) for this run."""
-    params: dict[str, Any] = {"run_id": c.run_id, "run_owner": c.owner, "run_token": token}
-    params["run_stale_after"] = -c.lease_ttl
+    params: dict[str, Any] = {
+        "run_id": c.run_id,
+        "run_owner": c.owner,
+        "run_token": token,
+        "run_stale_after": -c.lease_ttl,
+    }
     if lease is not None and token is not None:
         params.update(fence_params(lease, token))
     return params
