@@ -63,7 +63,7 @@ from sqlalchemy.engine import make_url
 from bench.machine import load_average, machine
 from scrapesched import locks
 from scrapesched.config.log_setup import configure_logging
-from scrapesched.db import connect_engine
+from scrapesched.db.engine import connect_engine
 from scrapesched.locks.base import POLL_FIRST_S, POLL_MAX_S
 from scrapesched.locks.postgres import advisory_key
 from scrapesched.locks.tokens import TokenStore

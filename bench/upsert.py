@@ -47,9 +47,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from scrapesched.db import UpsertResult, transaction, upsert
+from scrapesched.db.retry import transaction
 from scrapesched.db.schema import natural_key, test_results
-from scrapesched.db.upsert import DEFAULT_BATCH_SIZE
+from scrapesched.db.upsert import DEFAULT_BATCH_SIZE, UpsertResult, upsert
 from scrapesched.testing.scratch import BACKENDS, ServerUrls, migrated_database
 
 Row = dict[str, Any]

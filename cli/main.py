@@ -37,8 +37,9 @@ EXIT_INTERNAL = 70
 @click.pass_context
 def cli(ctx: click.Context, config_file: str | None, log_level: str | None) -> None:
     """scrapesched: run scrapers on N replicas, every scheduled fire exactly once, every write an upsert."""
-    # Imported here, not at the top: ``--help`` and ``--version`` never load pydantic or structlog.
-    from scrapesched.config.log_setup import configure_logging
+    # Imported here, not at the top: ``--help`` and ``--version`` never load pydantic; structlog is loaded by
+    # the first line logged.
+    from scrapesched.config.log_setup import configure_logging_on_first_use
     from scrapesched.config.settings import load_settings
 
     app = ctx.ensure_object(App)
@@ -47,7 +48,7 @@ def cli(ctx: click.Context, config_file: str | None, log_level: str | None) -> N
     app.settings = settings
     for secret in secrets_of(settings):
         app.redactor.add(secret)
-    configure_logging(settings.log_level, settings.log_format, app.redactor)
+    configure_logging_on_first_use(settings.log_level, settings.log_format, app.redactor)
     ctx.call_on_close(app.close)
 
 
@@ -69,9 +70,9 @@ def main(argv: list[str] | None = None) -> int:
         click.echo("scrapesched: interrupted", err=True)
         return 130
     except Exception as exc:  # a bug of ours: one line, the traceback only at debug level
-        import structlog
+        from scrapesched.config.log_setup import get_logger
 
-        structlog.get_logger("scrapesched").debug("internal_error", exc_info=True)
+        get_logger("scrapesched").debug("internal_error", exc_info=True)
         click.echo(
             f"scrapesched: internal error: {app.redactor(f'{type(exc).__name__}: {exc}')} "
             "(run with --log-level debug for the traceback)",

@@ -19,12 +19,12 @@ from importlib.resources import files
 from typing import Any
 from urllib.parse import parse_qs
 
-import structlog
 from jinja2 import Environment, PackageLoader, select_autoescape
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from scrapesched.config.log_setup import get_logger
 from scrapesched.config.redact import Redactor
 from scrapesched.console import models, openapi, queries
 from scrapesched.db.vocabulary import RunStatus
@@ -32,7 +32,7 @@ from scrapesched.locks import LockBackend
 from scrapesched.scheduler import control
 from scrapesched.scheduler.plan import PlannedJob
 
-log = structlog.get_logger("console")
+log = get_logger("console")
 
 StartResponse = Callable[..., Any]
 Environ = dict[str, Any]

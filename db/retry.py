@@ -14,15 +14,15 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import structlog
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
+from scrapesched.config.log_setup import get_logger
 from scrapesched.db.engine import autocommit_engine
 
 T = TypeVar("T")
-log = structlog.get_logger("db.retry")
+log = get_logger("db.retry")
 
 MYSQL_RETRYABLE = {1213: "deadlock", 1205: "lock wait timeout", 2006: "server gone", 2013: "connection lost"}
 POSTGRES_RETRYABLE = {

@@ -18,7 +18,6 @@ from sqlalchemy import (
     Double,
     Index,
     Integer,
-    LargeBinary,
     MetaData,
     String,
     Table,
@@ -27,10 +26,9 @@ from sqlalchemy import (
     false,
     true,
 )
-from sqlalchemy.dialects import mysql
 from sqlalchemy.sql import column as sa_column
 
-from scrapesched.db.types import BigId, KeyString, UTCDateTime
+from scrapesched.db.types import BigId, KeyString, LongBlob, UTCDateTime
 from scrapesched.db.vocabulary import RunStatus, Trigger
 
 metadata = MetaData(
@@ -337,7 +335,6 @@ scrape_cursors = _keyed(
 
 # Conditional requests: the validator and the (zlib-compressed) body of each URL's last 200, keyed by a
 # SHA-256 of the URL (URLs are too long for an index). A 304 reuses the stored body and Link header.
-LongBlob = LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb")
 http_etags = _keyed(
     "http_etags",
     ("url_hash",),

@@ -9,6 +9,10 @@
   longer value is refused, not cut.
 - ``UTCDateTime``: every timestamp is stored as naive UTC and read back as an aware UTC datetime.
 - ``BigId``: BIGINT ids (INTEGER on SQLite, where only INTEGER PRIMARY KEY autoincrements).
+- ``LongBlob``: bytes of any size (``LONGBLOB`` on MariaDB/MySQL, whose ``BLOB`` stops at 64 KiB).
+
+SQLAlchemy's MySQL dialect is imported when a MariaDB/MySQL type is asked for, not with this module: a
+command on SQLite or PostgreSQL never loads it.
 
 ``KeyString`` and ``UTCDateTime`` also convert a whole column at once (``process_bind_column``, used by the
 upsert): the same values as ``process_bind_param`` value by value, checked by C loops where every value is
@@ -23,8 +27,7 @@ from functools import partial
 from operator import attrgetter, is_not
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Integer, String
-from sqlalchemy.dialects import mysql
+from sqlalchemy import BigInteger, DateTime, Integer, LargeBinary, String
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
@@ -51,6 +54,8 @@ def key_collation(dialect: Dialect) -> str | None:
 
 def key_column_type(dialect: Dialect, length: int) -> TypeEngine[Any]:
     """The MariaDB/MySQL column type of a ``KeyString(length)``."""
+    from sqlalchemy.dialects import mysql
+
     collation = key_collation(dialect)
     if collation is None:
         return mysql.VARBINARY(length * _BYTES_PER_CHAR)
@@ -114,6 +119,8 @@ class UTCDateTime(TypeDecorator[datetime]):
 
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
         if dialect.name in ("mysql", "mariadb"):
+            from sqlalchemy.dialects import mysql
+
             return dialect.type_descriptor(mysql.DATETIME(fsp=6))
         return dialect.type_descriptor(DateTime(timezone=False))
 
@@ -142,3 +149,17 @@ class UTCDateTime(TypeDecorator[datetime]):
         if isinstance(value, str):  # SQLite aggregates (MAX/MIN) come back as text
             value = datetime.fromisoformat(value)
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)  # type: ignore[no-any-return]
+
+
+class LongBlob(TypeDecorator[bytes]):
+    """Bytes of any size: ``LONGBLOB`` on MariaDB/MySQL, the dialect's ``LargeBinary`` elsewhere."""
+
+    impl = LargeBinary
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name in ("mysql", "mariadb"):
+            from sqlalchemy.dialects import mysql
+
+            return dialect.type_descriptor(mysql.LONGBLOB())
+        return dialect.type_descriptor(LargeBinary())

@@ -36,12 +36,11 @@ from datetime import datetime
 from types import TracebackType
 from typing import ClassVar
 
-import structlog
-
+from scrapesched.config.log_setup import get_logger
 from scrapesched.locks.errors import InvalidLockArgument, InvalidLockName, LockError, LockNotOwned, LockUnavailable
 from scrapesched.locks.renewer import Renewer
 
-log = structlog.get_logger("locks")
+log = get_logger("locks")
 # The same logger's standard-library side: its level says whether a debug line would go anywhere. Asking it
 # costs a dict lookup, a structlog call filtered out at its level costs a whole bind (about 10 us).
 _stdlib_log = logging.getLogger("locks")

@@ -23,10 +23,10 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic
 
-import structlog
 from sqlalchemy import Connection, Engine
 from typing_extensions import TypeVar
 
+from scrapesched.config.log_setup import Logger, get_logger
 from scrapesched.db.retry import read, transaction
 
 if TYPE_CHECKING:
@@ -104,10 +104,10 @@ class RunContext(Generic[R]):
     """True once the run's completion committed with its last write (``transaction(..., final=...)``)."""
 
     @property
-    def log(self) -> structlog.stdlib.BoundLogger:
+    def log(self) -> Logger:
         """The jobs' logger; the runner has bound job, shard, run_id, instance, trigger and fencing token
         in the log context (``structlog.contextvars``), so every line of the run carries them."""
-        return structlog.get_logger("job")  # type: ignore[no-any-return]
+        return get_logger("job")
 
     def report_progress(self, stream: str, done: int, total: int | None) -> None:
         """Record how far one stream of the job is (``run-once`` on a terminal draws it as a progress bar)."""

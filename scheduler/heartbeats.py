@@ -20,9 +20,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import structlog
+from scrapesched.config.log_setup import get_logger
 
-log = structlog.get_logger("scheduler")
+log = get_logger("scheduler")
 
 LINGER_S = 60.0
 

@@ -15,7 +15,6 @@ import platform
 from collections.abc import Iterator
 from importlib.metadata import PackageNotFoundError, version
 
-import structlog
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -29,10 +28,11 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine
 
+from scrapesched.config.log_setup import get_logger
 from scrapesched.db.retry import read
 from scrapesched.scheduler import runs
 
-log = structlog.get_logger("scheduler.metrics")
+log = get_logger("scheduler.metrics")
 
 RUN_COUNTERS = ("rows_written", "requests", "not_modified", "retries", "rate_limit_waits")
 JOB_LABEL = "job_name"

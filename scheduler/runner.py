@@ -21,10 +21,10 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-import structlog
 from sqlalchemy import Connection, Engine
 from structlog.contextvars import bound_contextvars
 
+from scrapesched.config.log_setup import get_logger
 from scrapesched.config.redact import Redactor
 from scrapesched.config.settings import Settings
 from scrapesched.db.retry import single
@@ -38,7 +38,7 @@ from scrapesched.scheduler.outcome import Outcome, OutcomeStatus
 from scrapesched.scheduler.plan import PlannedJob
 from scrapesched.scheduler.runs import lease_name
 
-log = structlog.get_logger("scheduler.runner")
+log = get_logger("scheduler.runner")
 
 RunHook = Callable[[RunContext[Any]], None]
 """Called with the run's context after a leased run ended and was recorded, before its lease is released.

@@ -25,13 +25,13 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import structlog
 from apscheduler.events import EVENT_JOB_MISSED, JobExecutionEvent
 from apscheduler.executors.base import BaseExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Engine
 
 from scrapesched.config.errors import ConfigError
+from scrapesched.config.log_setup import get_logger
 from scrapesched.db.clock import server_time
 from scrapesched.db.retry import read, transaction
 from scrapesched.db.vocabulary import RunStatus, Trigger
@@ -40,7 +40,7 @@ from scrapesched.scheduler.outcome import OutcomeStatus
 from scrapesched.scheduler.plan import PlannedJob
 from scrapesched.scheduler.runner import Runner
 
-log = structlog.get_logger("scheduler")
+log = get_logger("scheduler")
 
 EXPIRY_WAKE_S = 0.02  # the tick after a lease's expiry runs this long after it (by the database's clock)
 RECOVER_WITHIN_S = 600.0  # an abandoned run without a recovery run is recovered by any replica this long

@@ -8,8 +8,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, StatementError
 
-from scrapesched.db import upsert
 from scrapesched.db.schema import pr_approvals, pr_health_labels, pr_states, test_results
+from scrapesched.db.upsert import upsert
 
 WHEN = datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=UTC)
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import io
 import json
 import logging
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -138,3 +140,36 @@ def test_the_worker_threads_of_a_run_carry_its_log_context(json_log: io.StringIO
     lines = json_lines(json_log.getvalue())
     assert len(lines) == 4
     assert all((line["job"], line["shard"], line["run_id"]) == ("github_prs", "acme/widgets", 7) for line in lines)
+
+
+FIRST_USE = """
+import logging, sys
+from scrapesched.config.log_setup import configure_logging_on_first_use, get_logger
+from scrapesched.config.redact import Redactor
+
+secret, first = sys.argv[1], sys.argv[2]
+log = get_logger("ours")
+configure_logging_on_first_use("info", "json", Redactor([secret]))
+logging.getLogger("sqlalchemy.pool").info("below its level %s", secret)
+print("structlog" in sys.modules)
+if first == "library":
+    logging.getLogger("apscheduler").warning("library first %s", secret)
+log.info("ours", token=secret)
+logging.getLogger("httpx").warning("library after %s", secret)
+print("structlog" in sys.modules)
+"""
+
+
+@pytest.mark.parametrize("first", ["library", "ours"])
+def test_logging_set_up_on_first_use_formats_and_redacts_every_line_whoever_logs_first(first: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", FIRST_USE, SECRET, first], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.split() == ["False", "True"]  # nothing imported structlog until a line was logged
+    assert SECRET not in done.stderr
+    lines = json_lines(done.stderr)
+    events = [line["event"] for line in lines]
+    expected = ["ours", "library after ***"]
+    assert events == (["library first ***", *expected] if first == "library" else expected)
+    assert lines[events.index("ours")]["token"] == "***"
+    assert all(line["level"] in ("info", "warning") and line["timestamp"] for line in lines)

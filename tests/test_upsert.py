@@ -9,8 +9,8 @@ import pytest
 import sqlalchemy as sa
 
 from scrapesched.config.errors import SchemaError
-from scrapesched.db import upsert
 from scrapesched.db.schema import http_error_summary, natural_key, pr_states, test_results
+from scrapesched.db.upsert import upsert
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 

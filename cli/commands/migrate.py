@@ -12,11 +12,10 @@ from scrapesched.cli.app import App
 @click.pass_obj
 def command(app: App, print_sql: bool) -> None:
     """Create or upgrade the schema (safe to run from several replicas at once)."""
-    import structlog
-
+    from scrapesched.config.log_setup import get_logger
     from scrapesched.db.migrate import upgrade, upgrade_sql
 
-    log = structlog.get_logger("migrate")
+    log = get_logger("migrate")
     settings = app.require_settings()
     if print_sql:
         click.echo(upgrade_sql(settings.database_url), nl=False)

@@ -22,9 +22,8 @@ from scrapesched.config.errors import ConfigError
 @click.pass_obj
 def command(app: App, instance_id: str | None, allow_empty: bool) -> None:
     """Run the scheduler: every fire of every job shard runs once across all replicas."""
-    import structlog
-
     from scrapesched.cli.wiring import console_routes, wired_runner
+    from scrapesched.config.log_setup import get_logger
     from scrapesched.db.migrate import require_head
     from scrapesched.scheduler.health import HealthServer
     from scrapesched.scheduler.metrics import Metrics
@@ -32,7 +31,7 @@ def command(app: App, instance_id: str | None, allow_empty: bool) -> None:
     from scrapesched.scheduler.plugins import load_registry
     from scrapesched.scheduler.service import SchedulerService
 
-    log = structlog.get_logger("run")
+    log = get_logger("run")
     if instance_id:
         app.settings = app.require_settings().model_copy(update={"instance_id": instance_id})
     settings = app.require_settings()

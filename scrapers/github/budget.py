@@ -29,15 +29,15 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
-import structlog
 from sqlalchemy import Engine
 
+from scrapesched.config.log_setup import get_logger
 from scrapesched.db.retry import transaction
 from scrapesched.db.schema import rate_limits
 from scrapesched.db.upsert import upsert
 from scrapesched.scrapers.github.auth import Credential
 
-log = structlog.get_logger("scrapers.github.budget")
+log = get_logger("scrapers.github.budget")
 
 RESOURCE = "core"
 SECONDARY = "secondary"  # the ``rate_limits`` resource of a secondary-limit pause (reset_at: its end)

@@ -42,8 +42,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
-import structlog
 
+from scrapesched.config.log_setup import get_logger
 from scrapesched.scrapers.github.auth import Credential, TokenSource, token_source
 from scrapesched.scrapers.github.budget import RateBudget
 from scrapesched.scrapers.github.errors import (
@@ -65,7 +65,7 @@ if TYPE_CHECKING:
 
     from scrapesched.config.settings import Settings
 
-log = structlog.get_logger("scrapers.github")
+log = get_logger("scrapers.github")
 
 ACCEPT = "application/vnd.github+json"
 API_VERSION = "2022-11-28"

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import structlog
-
+from scrapesched.config.log_setup import get_logger
 from scrapesched.scheduler import runs
 from scrapesched.scrapers.github.client import GitHubSession
 from scrapesched.scrapers.github.flaky import summarise_flaky_tests
@@ -23,7 +22,7 @@ from scrapesched.scrapers.github.sync import RefreshSync, RepoSync, SyncEnv
 from scrapesched.scrapers.http import run_observer
 from scrapesched.scrapers.resources import JobContext
 
-log = structlog.get_logger("scrapesched.scrapers.github.jobs")
+log = get_logger("scrapesched.scrapers.github.jobs")
 
 
 def session_for(ctx: JobContext) -> GitHubSession:

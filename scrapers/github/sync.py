@@ -45,9 +45,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
-import structlog
 from sqlalchemy import Connection, Engine
 
+from scrapesched.config.log_setup import get_logger
 from scrapesched.db.clock import db_now, server_time
 from scrapesched.db.retry import read
 from scrapesched.db.schema import pr_health_labels, pr_states
@@ -67,7 +67,7 @@ from scrapesched.scrapers.github.etags import Cached
 from scrapesched.scrapers.github.rows import CommentFact, classify_comment, label_names, parse_time
 from scrapesched.scrapers.github.write import BundleWriter, PrBundle
 
-log = structlog.get_logger("scrapers.github.sync")
+log = get_logger("scrapers.github.sync")
 
 WRITE_EVERY = 10  # pull requests per transaction while a page's reviews come in
 LOOKAHEAD_PAGES = 0  # pull request pages fetched (with their reviews) ahead of the one being written. None:

@@ -30,9 +30,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 
-import structlog
 from sqlalchemy import Connection, Engine, select
 
+from scrapesched.config.log_setup import get_logger
 from scrapesched.db.prune import delete_before
 from scrapesched.db.retry import transaction
 from scrapesched.db.schema import http_error_summary, telemetry_flushes
@@ -43,7 +43,7 @@ DEFAULT_FLUSH_INTERVAL_S = 10.0
 
 Key = tuple[str, int, str]  # host, status_code (0: no response), error_type ("" for 2xx/3xx)
 
-log = structlog.get_logger("scrapers.telemetry")
+log = get_logger("scrapers.telemetry")
 
 
 class _Entry:

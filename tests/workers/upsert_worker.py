@@ -10,9 +10,10 @@ import random
 import sys
 from datetime import UTC, datetime, timedelta
 
-from scrapesched.db import transaction, upsert
 from scrapesched.db.engine import connect_engine
+from scrapesched.db.retry import transaction
 from scrapesched.db.schema import http_error_summary, pr_states
+from scrapesched.db.upsert import upsert
 
 HOSTS = [f"host{i}.example" for i in range(10)]
 STATUSES = [200, 304, 404, 500, 502]
