@@ -117,10 +117,11 @@ def read(conn: Connection, stmt: sa.CompoundSelect[Any]) -> Tick:
     return Tick(now, control.from_rows(rows, dialect), expiry, tuple(lost))
 
 
-def beat_rides_tick(engine: Engine) -> bool:
-    """True where the replica's heartbeat is part of the tick's one statement (PostgreSQL: a data-modifying
-    ``WITH``); elsewhere it is one more statement, and the fleet loop skips a tick after it."""
-    return engine.dialect.name == "postgresql"
+def beat_costs_a_round_trip(engine: Engine) -> bool:
+    """True where the replica's heartbeat is one more statement to a database server (MariaDB/MySQL), which
+    the fleet loop pays for by delaying the next tick; on PostgreSQL it is part of the tick's one statement
+    (a data-modifying ``WITH``), on SQLite a local write."""
+    return engine.dialect.name in ("mysql", "mariadb")
 
 
 def tick(engine: Engine, stmt: sa.CompoundSelect[Any], beat: sa.Update | None) -> Tick:
@@ -130,7 +131,7 @@ def tick(engine: Engine, stmt: sa.CompoundSelect[Any], beat: sa.Update | None) -
     if engine.dialect.name == "sqlite" and beat is None:
         with engine.connect() as conn:
             return read(conn, stmt)
-    if beat is not None and beat_rides_tick(engine):
+    if beat is not None and engine.dialect.name == "postgresql":
         stmt, beat = stmt.add_cte(beat.cte("beat")), None  # one statement: the UPDATE runs inside it
 
     def work(conn: Connection) -> Tick:
