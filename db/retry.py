@@ -86,12 +86,33 @@ def retrying(
     )
 
 
+def _retried(once: Callable[[], T], attempts: int, what: str) -> T:
+    """``once()``, run again under the policy on transient errors. The first attempt runs outside tenacity,
+    so a statement that succeeds (nearly every one) does not pay for building and stepping the policy (about
+    10 us); its failure, if retryable, is replayed as the policy's first attempt, so the log lines, the
+    waits and the count of attempts are the policy's own."""
+    try:
+        return once()
+    except Exception as exc:
+        if attempts < 2 or not is_retryable(exc):
+            raise
+        first_failure: list[BaseException] = [exc]
+    for attempt in retrying(is_retryable, attempts=attempts, what=what):
+        with attempt:
+            if first_failure:
+                raise first_failure.pop()
+            return once()
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 def transaction(engine: Engine, work: Callable[[Connection], T], *, attempts: int = 6, what: str = "transaction") -> T:
     """Run ``work(conn)`` in one transaction, re-running the whole transaction on transient errors."""
-    for attempt in retrying(is_retryable, attempts=attempts, what=what):
-        with attempt, engine.begin() as conn:
+
+    def once() -> T:
+        with engine.begin() as conn:
             return work(conn)
-    raise AssertionError("unreachable")  # pragma: no cover
+
+    return _retried(once, attempts, what)
 
 
 def read(engine: Engine, work: Callable[[Connection], T], *, attempts: int = 6, what: str = "read") -> T:
@@ -99,10 +120,12 @@ def read(engine: Engine, work: Callable[[Connection], T], *, attempts: int = 6, 
     transient errors of ``transaction``, among them a pooled connection the server has closed: the server
     engines do not ping a connection at every checkout, so every read on a long-lived replica goes
     through here or ``transaction`` (a command's fresh process may use ``engine.connect()``)."""
-    for attempt in retrying(is_retryable, attempts=attempts, what=what):
-        with attempt, engine.connect() as conn:
+
+    def once() -> T:
+        with engine.connect() as conn:
             return work(conn)
-    raise AssertionError("unreachable")  # pragma: no cover
+
+    return _retried(once, attempts, what)
 
 
 def single(engine: Engine, work: Callable[[Connection], T], *, attempts: int = 6, what: str = "statement") -> T:
