@@ -21,8 +21,10 @@ GET_LOCK(name, 0)`` + ``SELECT RELEASE_LOCK(name)``, ``postgresql+postgres`` aga
 pg_try_advisory_lock(key)`` + ``SELECT pg_advisory_unlock(key)`` (one connection each, as the backends
 keep theirs). The two alternate in ``--rounds`` slices of ``--seconds``, so a change of the machine's load
 hits both; it prints their ratio and the target of issue 16 (Redis at most 2x, the SQL locks at most 3x).
-Measured in the same slices: the lease without its keep-alive (``keepalive=False``), and the durable
-token alone (``TokenStore.issue``), the one statement a lease adds to its raw lock.
+Measured in the same slices: the lease without its keep-alive (``keepalive=False``), the durable
+token alone (``TokenStore.issue``), the one statement a lease adds to its raw lock, and that statement's
+SQL on a bare driver connection (no SQLAlchemy, pool or retry): the floor column is the ratio a lease
+would have if it cost its raw lock plus that bare token and nothing else.
 
 Usage::
 
@@ -66,7 +68,7 @@ from scrapesched.config.log_setup import configure_logging
 from scrapesched.db.engine import connect_engine
 from scrapesched.locks.base import POLL_FIRST_S, POLL_MAX_S
 from scrapesched.locks.postgres import advisory_key
-from scrapesched.locks.tokens import TokenStore
+from scrapesched.locks.tokens import ISSUE, TokenStore
 from scrapesched.testing.scratch import ServerUrls, migrated_database
 
 BACKENDS = (
@@ -90,6 +92,7 @@ PAIRS = (
     ("postgresql+postgres", "raw advisory", 3.0),
 )
 TOKEN_ONLY = "token only"  # --compare: TokenStore.issue alone, the part of a lease its raw lock lacks
+TOKEN_RAW = "token raw"  # --compare: the same statement on a bare driver connection: the durable token's floor
 
 
 @dataclass(frozen=True)
@@ -206,9 +209,48 @@ class _RawLock:
         return True
 
 
+class _RawToken:
+    """The token statement of ``TokenStore.issue``, compiled once, run on a bare driver connection (autocommit;
+    a commit after it on SQLite) without SQLAlchemy's execution path, pool or retry: what a durable token
+    costs on this database whatever the code around it (``--compare``)."""
+
+    def __init__(self, db_url: str) -> None:
+        self.engine = connect_engine(db_url)
+        self.dialect = self.engine.dialect.name
+        statement: Any = ISSUE.statement(self.dialect)  # an INSERT: a ClauseElement, typed Executable there
+        self.compiled = statement.compile(dialect=self.engine.dialect)
+        self.sql = str(self.compiled)
+        self.conn = self.engine.raw_connection()
+        driver: Any = self.conn.driver_connection
+        if self.dialect in ("mysql", "mariadb"):
+            driver.autocommit(True)
+        elif self.dialect == "postgresql":
+            driver.autocommit = True
+
+    def cycle(self, name: str, wait: float) -> bool:
+        params = self.compiled.construct_params({"lease_name": name, "lease_holder": "bench", "ttl": TTL})
+        args: Any = [params[k] for k in self.compiled.positiontup or ()] if self.compiled.positional else params
+        cur = self.conn.cursor()
+        cur.execute(self.sql, args)
+        issued = bool(cur.lastrowid) if self.dialect in ("mysql", "mariadb") else cur.fetchone() is not None
+        cur.close()
+        if self.dialect == "sqlite":
+            self.conn.commit()
+        return issued
+
+    def close(self) -> None:
+        self.conn.close()
+        self.engine.dispose()
+
+
 @contextmanager
 def opened(setup: Setup) -> Iterator[Any]:
     """A callable ``cycle(name, wait) -> bool``: one acquire+release."""
+    if setup.raw == TOKEN_RAW:
+        raw_token = _RawToken(setup.db_url)
+        yield raw_token.cycle
+        raw_token.close()
+        return
     if setup.raw == TOKEN_ONLY:
         engine = connect_engine(setup.db_url)
         store = TokenStore(engine)
@@ -282,7 +324,8 @@ def side_by_side(setups: list[Setup], seconds: float, rounds: int) -> list[list[
 def compare(servers: ServerUrls, seconds: float, rounds: int) -> None:
     """The ``--compare`` table: each lock-server lease against its raw lock, p50s, ratio and target."""
     header = ["lease", "tokens in", "lease p50", "raw lock", "raw p50", "ratio", "target", "met"]
-    header += ["lease p50 without keep-alive", "its ratio", "token alone p50"]
+    header += ["lease p50 without keep-alive", "its ratio", "token alone p50", "token on the bare driver p50"]
+    header += ["floor: (raw lock + bare token) / raw lock"]
     rows: list[list[str]] = []
     for backend, raw_kind, target in PAIRS:
         with tokens_database(backend, servers) as db_url:
@@ -291,12 +334,15 @@ def compare(servers: ServerUrls, seconds: float, rounds: int) -> None:
             bare = Setup(lock_url(backend, servers, tag + "-bare"), db_url, keepalive=False)
             raw = Setup(lock_url(backend, servers, tag + "-raw"), "", raw_kind)
             token = Setup("", db_url, TOKEN_ONLY)
-            p50s = [statistics.median(s) * 1000 for s in side_by_side([lease, raw, bare, token], seconds, rounds)]
-        lease_p50, raw_p50, bare_p50, token_p50 = p50s
+            token_raw = Setup("", db_url, TOKEN_RAW)
+            setups = [lease, raw, bare, token, token_raw]
+            p50s = [statistics.median(s) * 1000 for s in side_by_side(setups, seconds, rounds)]
+        lease_p50, raw_p50, bare_p50, token_p50, token_raw_p50 = p50s
         ratio = lease_p50 / raw_p50
         row = [backend, token_db(backend), f"{lease_p50:.2f} ms", raw_kind, f"{raw_p50:.2f} ms"]
         row += [f"{ratio:.1f}x", f"<= {target:.0f}x", "yes" if ratio <= target else "no"]
         row += [f"{bare_p50:.2f} ms", f"{bare_p50 / raw_p50:.1f}x", f"{token_p50:.2f} ms"]
+        row += [f"{token_raw_p50:.2f} ms", f"{(raw_p50 + token_raw_p50) / raw_p50:.1f}x"]
         rows.append(row)
         print(" | ".join(row), f"(load average {load_average()})", file=sys.stderr, flush=True)
     print("| " + " | ".join(header) + " |")

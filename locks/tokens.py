@@ -143,19 +143,24 @@ class TokenBump:
             ]
         )
 
+    def statement(self, dialect: str) -> Executable:
+        """The bump for a database of this dialect name; its parameters are lease_name, lease_holder, ttl."""
+        if dialect in ("mysql", "mariadb"):
+            return self._mysql
+        return self._postgres if dialect == "postgresql" else self._sqlite
+
     def execute(self, conn: Connection, name: str, holder: str, ttl: float) -> int | None:
         """The new token, or None when the conditions failed."""
         params = {"lease_name": name, "lease_holder": holder, "ttl": ttl}
-        dialect = conn.dialect.name
-        if dialect in ("mysql", "mariadb"):
-            token = conn.execute(self._mysql, params).lastrowid
-            return int(token) if token else None
-        row = conn.execute(self._postgres if dialect == "postgresql" else self._sqlite, params).first()
+        result = conn.execute(self.statement(conn.dialect.name), params)
+        if conn.dialect.name in ("mysql", "mariadb"):
+            return int(result.lastrowid) if result.lastrowid else None
+        row = result.first()
         return int(row[0]) if row is not None else None
 
 
 # For a holder that won the name on another lock server: the token goes to it unconditionally.
-_ISSUE = TokenBump()
+ISSUE = TokenBump()
 
 
 def lock_db_error(engine: Engine, exc: BaseException, what: str) -> LockError:
@@ -196,7 +201,7 @@ class TokenStore:
 
     def issue(self, name: str, holder: str, ttl: float) -> int:
         """A new token for a holder that won the name on another lock server (Redis, GET_LOCK, advisory)."""
-        token = self.claim(_ISSUE, name, holder, ttl)
+        token = self.claim(ISSUE, name, holder, ttl)
         if token is None:  # pragma: no cover - an unconditional bump always issues one
             raise LockError(f"no token issued for lease {name!r}")
         return token
