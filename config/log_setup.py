@@ -161,11 +161,11 @@ class Logger:
         self._logger: Any = None
 
     def __getattr__(self, attr: str) -> Any:
+        _deferred.run()  # every call: a logger first used before the CLI configured logging is configured too
         logger = self._logger
         if logger is None:
             import structlog
 
-            _deferred.run()
             logger = self._logger = structlog.get_logger(self._name)
         return getattr(logger, attr)
 

@@ -173,3 +173,27 @@ def test_logging_set_up_on_first_use_formats_and_redacts_every_line_whoever_logs
     assert events == (["library first ***", *expected] if first == "library" else expected)
     assert lines[events.index("ours")]["token"] == "***"
     assert all(line["level"] in ("info", "warning") and line["timestamp"] for line in lines)
+
+
+EARLY = """
+import sys
+from scrapesched.config.log_setup import configure_logging_on_first_use, get_logger
+from scrapesched.config.redact import Redactor
+
+early = get_logger("early")
+early.debug("used before the CLI configured logging")  # below structlog's default level: nothing printed
+configure_logging_on_first_use("info", "json", Redactor([sys.argv[1]]))
+early.info("early", token=sys.argv[1])
+"""
+
+
+def test_a_logger_used_before_logging_was_configured_logs_configured_and_redacted_after() -> None:
+    done = subprocess.run([sys.executable, "-c", EARLY, SECRET], capture_output=True, text=True, timeout=60, check=True)
+    assert SECRET not in done.stdout + done.stderr
+    assert json_lines(done.stderr)[0] | {"timestamp": "t"} == {
+        "event": "early",
+        "token": "***",
+        "level": "info",
+        "logger": "early",
+        "timestamp": "t",
+    }
