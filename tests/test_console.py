@@ -202,13 +202,15 @@ def test_page_in_a_browser_follows_a_dying_replica_and_pauses_a_job_with_the_tok
             expect(page.locator(f'#replicas tr[data-replica="{name}"] .state')).to_have_text("live", timeout=30_000)
 
         def running_victim() -> tuple[str, int] | None:  # r2: r0 and r1 serve the consoles the test opens
-            # A run r2 started under a second ago by the database's clock, so about 3 s of its 4 are left for
-            # the kill. Not the replica's heartbeat: it lists the running runs up to a beat late, and a run it
+            # A run r2 holds the lease of (its token recorded: not a fire claimed only to wait and be skipped)
+            # and started under 2.5 s ago by the database's clock, so at least 1.5 s of its 4 are left for the
+            # kill. Not the replica's heartbeat: it lists the running runs up to a beat late, and a run it
             # still listed had once ended just before the kill, leaving nothing to abandon.
             with engine.connect() as conn:
                 now = server_time(conn)
             for run in runs_of(engine):
-                if run.owner == "r2" and run.status == "running" and (now - run.started_at).total_seconds() < 1.0:
+                leased = run.status == "running" and run.fencing_token is not None
+                if run.owner == "r2" and leased and (now - run.started_at).total_seconds() < 2.5:
                     return "r2", int(run.id)
             return None
 
