@@ -222,7 +222,13 @@ catchup = true
         second.signal(signal.SIGTERM)
         assert second.wait(30) == 0
     rows = runs_of(engine)
-    coalesced = sorted(r.scheduled_for for r in rows if r.status == "skipped" and "coalesced" in (r.error or ""))
+    # The downtime's coalesced fires (a first replica that starts just after a fire's second records that
+    # fire as coalesced too, before the downtime: not part of what is checked here).
+    coalesced = sorted(
+        r.scheduled_for
+        for r in rows
+        if r.status == "skipped" and "coalesced" in (r.error or "") and r.scheduled_for > before
+    )
     assert len(coalesced) >= 9, [(r.scheduled_for, r.status, r.error) for r in rows]
     catch_up_time = coalesced[-1] + timedelta(seconds=1)  # the newest missed fire is the one that runs
     gap = [r for r in rows if before < r.scheduled_for <= catch_up_time]
