@@ -418,3 +418,46 @@ def test_a_holder_frozen_past_its_ttl_is_fenced_out_after_it_resumes(kind: str, 
         assert holder.wait(20) == 0, holder.stderr.read() if holder.stderr else ""
         taken[0].release()
         backend.close()
+
+
+def test_a_holder_whose_key_redis_lost_is_fenced_out_as_soon_as_the_next_holder_has_its_token(
+    redis_server: RedisServer, engine: sa.Engine
+) -> None:
+    """Redis loses the key of a held lease (FLUSHALL) and a second holder takes the name while the first still
+    believes it holds it. A write of the first holder that is in flight (fenced, not yet committed) commits
+    before the second acquire returns, so the second holder reads it; and from the moment the second acquire
+    returns, before the second holder has written anything, every write of the first is refused.
+
+    This is why a token is a committed bump of the name's row and not a bare sequence number, which would
+    let the first holder's writes through until the second holder's first write (docs/locks.md)."""
+    name = unique_name()
+    results.create(engine, checkfirst=True)
+    with engine.begin() as conn:
+        conn.execute(sa.insert(results).values(name=name, value="", token=0))
+    first = locks.connect(redis_server.url, engine=engine, holder_id="first")
+    second = locks.connect(redis_server.url, engine=engine, holder_id="second")
+    held = first.acquire(name, 30, keepalive=False)
+    assert held is not None
+    taken: list[locks.Lease | None] = []
+    with engine.connect() as conn:
+        txn = conn.begin()
+        conn.execute(sa.update(results).where(results.c.name == name).values(value="in flight", token=held.token))
+        locks.fenced(conn, name, held.token)
+        redis_server.client().flushall()  # the first holder's key is gone: the name is free on Redis
+        thread = threading.Thread(target=lambda: taken.append(second.acquire(name, 30, wait=20)))
+        thread.start()
+        thread.join(0.5)
+        assert thread.is_alive(), "the second holder's token must wait for the first holder's fenced write"
+        txn.commit()
+    thread.join(20)
+    newer = taken[0]
+    assert newer is not None and newer.token > held.token
+    assert stored(engine, name) == ("in flight", held.token)  # committed before the second holder existed
+    with pytest.raises(locks.FencedOut, match=f"token {held.token} is stale, token {newer.token} was issued"):
+        write(engine, held, "late")  # the second holder has written nothing yet
+    assert stored(engine, name) == ("in flight", held.token)
+    write(engine, newer, "newer")
+    assert stored(engine, name) == ("newer", newer.token)
+    newer.release()
+    first.close()
+    second.close()
