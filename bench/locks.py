@@ -24,7 +24,12 @@ hits both; it prints their ratio and the target of issue 16 (Redis at most 2x, t
 Measured in the same slices: the lease without its keep-alive (``keepalive=False``), the durable
 token alone (``TokenStore.issue``), the one statement a lease adds to its raw lock, and that statement's
 SQL on a bare driver connection (no SQLAlchemy, pool or retry): the floor column is the ratio a lease
-would have if it cost its raw lock plus that bare token and nothing else.
+would have if it cost its raw lock plus that bare token and nothing else. The last two columns measure, in
+the same slices, the token scheme we do not use: ``nextval`` of a database sequence on a bare driver
+connection (MariaDB and PostgreSQL; SQLite has no sequences), and the ratio a lease would have at its raw
+lock plus that ``nextval``. Such a token is not recorded against the name when it is issued, so it refuses
+an old holder's writes only after the new holder's first write (docs/locks.md, "Why a token is a committed
+bump").
 
 Usage::
 
@@ -93,6 +98,8 @@ PAIRS = (
 )
 TOKEN_ONLY = "token only"  # --compare: TokenStore.issue alone, the part of a lease its raw lock lacks
 TOKEN_RAW = "token raw"  # --compare: the same statement on a bare driver connection: the durable token's floor
+TOKEN_SEQUENCE = "sequence"  # --compare: nextval of a sequence on a bare driver connection (the scheme not used)
+SEQUENCE = "bench_token_sequence"
 
 
 @dataclass(frozen=True)
@@ -243,9 +250,44 @@ class _RawToken:
         self.engine.dispose()
 
 
+class _RawSequence:
+    """``nextval`` of a sequence of the tokens' database on a bare driver connection (autocommit): what a
+    token that is not recorded against its name would cost (``--compare``; MariaDB and PostgreSQL only)."""
+
+    def __init__(self, db_url: str) -> None:
+        self.engine = connect_engine(db_url)
+        self.conn = self.engine.raw_connection()
+        driver: Any = self.conn.driver_connection
+        cur = self.conn.cursor()
+        if self.engine.dialect.name == "postgresql":
+            driver.autocommit = True
+            self.sql = f"SELECT nextval('{SEQUENCE}')"
+        else:
+            driver.autocommit(True)
+            self.sql = f"SELECT NEXTVAL({SEQUENCE})"
+        cur.execute(f"CREATE SEQUENCE IF NOT EXISTS {SEQUENCE}")
+        cur.close()
+
+    def cycle(self, name: str, wait: float) -> bool:
+        cur = self.conn.cursor()
+        cur.execute(self.sql)
+        issued = cur.fetchone() is not None
+        cur.close()
+        return issued
+
+    def close(self) -> None:
+        self.conn.close()
+        self.engine.dispose()
+
+
 @contextmanager
 def opened(setup: Setup) -> Iterator[Any]:
     """A callable ``cycle(name, wait) -> bool``: one acquire+release."""
+    if setup.raw == TOKEN_SEQUENCE:
+        sequence = _RawSequence(setup.db_url)
+        yield sequence.cycle
+        sequence.close()
+        return
     if setup.raw == TOKEN_RAW:
         raw_token = _RawToken(setup.db_url)
         yield raw_token.cycle
@@ -326,6 +368,7 @@ def compare(servers: ServerUrls, seconds: float, rounds: int) -> None:
     header = ["lease", "tokens in", "lease p50", "raw lock", "raw p50", "ratio", "target", "met"]
     header += ["lease p50 without keep-alive", "its ratio", "token alone p50", "token on the bare driver p50"]
     header += ["floor: (raw lock + bare token) / raw lock"]
+    header += ["sequence nextval on the bare driver p50 (not used)", "(raw lock + nextval) / raw lock"]
     rows: list[list[str]] = []
     for backend, raw_kind, target in PAIRS:
         with tokens_database(backend, servers) as db_url:
@@ -336,13 +379,17 @@ def compare(servers: ServerUrls, seconds: float, rounds: int) -> None:
             token = Setup("", db_url, TOKEN_ONLY)
             token_raw = Setup("", db_url, TOKEN_RAW)
             setups = [lease, raw, bare, token, token_raw]
+            if token_db(backend) != "sqlite":
+                setups.append(Setup("", db_url, TOKEN_SEQUENCE))
             p50s = [statistics.median(s) * 1000 for s in side_by_side(setups, seconds, rounds)]
-        lease_p50, raw_p50, bare_p50, token_p50, token_raw_p50 = p50s
+        lease_p50, raw_p50, bare_p50, token_p50, token_raw_p50 = p50s[:5]
         ratio = lease_p50 / raw_p50
         row = [backend, token_db(backend), f"{lease_p50:.2f} ms", raw_kind, f"{raw_p50:.2f} ms"]
         row += [f"{ratio:.1f}x", f"<= {target:.0f}x", "yes" if ratio <= target else "no"]
         row += [f"{bare_p50:.2f} ms", f"{bare_p50 / raw_p50:.1f}x", f"{token_p50:.2f} ms"]
         row += [f"{token_raw_p50:.2f} ms", f"{(raw_p50 + token_raw_p50) / raw_p50:.1f}x"]
+        sequence = p50s[5:]
+        row += [f"{sequence[0]:.2f} ms", f"{(raw_p50 + sequence[0]) / raw_p50:.1f}x"] if sequence else ["n/a", "n/a"]
         rows.append(row)
         print(" | ".join(row), f"(load average {load_average()})", file=sys.stderr, flush=True)
     print("| " + " | ".join(header) + " |")
