@@ -19,17 +19,22 @@ how long the others wait before they retry.
 ``connect_engine`` checks the connection and turns "cannot connect" into one line naming the host.
 ``autocommit_engine`` gives a server engine its one small sibling for one-statement work (lease tokens, the
 fleet tick, claims): same database and settings, every statement committing by itself, no ping at checkout.
+``HeldConnection`` keeps one of the sibling's connections checked out for one hot statement (the lease
+token), which then skips the pool's checkout and return.
 """
 
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 from weakref import WeakKeyDictionary
 
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError
 
 from scrapesched.config.errors import DatabaseUnavailable, MissingDriver
@@ -135,6 +140,61 @@ def autocommit_engine(engine: Engine) -> Engine:
             event.listen(engine, "engine_disposed", lambda _engine, sibling=sibling: sibling.dispose())
             _SIBLINGS[engine] = sibling
     return sibling
+
+
+class HeldConnection:
+    """One connection of a server engine's autocommit sibling, kept checked out between uses by one caller
+    whose ONE statement runs often on the lease hot path (``locks.tokens.TokenStore``): no pool checkout,
+    return or ``Connection`` set-up per statement (about 0.05-0.1 ms of CPU each on this machine).
+
+    ``connection()`` yields it to one thread at a time; a thread that finds it busy gets a pooled
+    connection instead, never waits. A statement that fails on it closes it (the pool discards it if the
+    failure invalidated it), so the caller's retry (``db.retry.single``) runs on a new one. It is replaced
+    after the pool's recycle time, like a pooled connection. ``close`` returns it to the pool.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        if engine.dialect.name == "sqlite":
+            raise ValueError("SQLite is local: use its engine's transactions")
+        self._engine = engine
+        self._lock = threading.Lock()
+        self._conn: Connection | None = None
+        self._since = 0.0
+
+    @contextmanager
+    def connection(self) -> Iterator[Connection]:
+        """The held connection (made on first use), or a pooled one while another thread uses it."""
+        sibling = autocommit_engine(self._engine)
+        if not self._lock.acquire(blocking=False):
+            with sibling.connect() as pooled:
+                yield pooled
+            return
+        try:
+            conn = self._conn
+            recycle = sibling.pool._recycle  # the pool's own setting, -1 when off
+            if conn is not None and (conn.invalidated or 0 <= recycle < time.monotonic() - self._since):
+                self._drop()
+                conn = None
+            if conn is None:
+                self._conn = conn = sibling.connect()
+                self._since = time.monotonic()
+            try:
+                yield conn
+            except BaseException:
+                self._drop()
+                raise
+        finally:
+            self._lock.release()
+
+    def _drop(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+        self._conn = None
+
+    def close(self) -> None:
+        """Return the held connection to the pool (a later use checks out a new one)."""
+        with self._lock:
+            self._drop()
 
 
 def _mysql_engine(parsed: URL, connect_timeout: float, lock: float, idle: float, **kwargs: Any) -> Engine:

@@ -19,7 +19,7 @@ from sqlalchemy.exc import DBAPIError
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from scrapesched.config.log_setup import get_logger
-from scrapesched.db.engine import autocommit_engine
+from scrapesched.db.engine import HeldConnection, autocommit_engine
 
 T = TypeVar("T")
 log = get_logger("db.retry")
@@ -128,11 +128,25 @@ def read(engine: Engine, work: Callable[[Connection], T], *, attempts: int = 6, 
     return _retried(once, attempts, what)
 
 
-def single(engine: Engine, work: Callable[[Connection], T], *, attempts: int = 6, what: str = "statement") -> T:
+def single(
+    engine: Engine,
+    work: Callable[[Connection], T],
+    *,
+    attempts: int = 6,
+    what: str = "statement",
+    held: HeldConnection | None = None,
+) -> T:
     """Run ``work(conn)``, ONE statement (or statements that need no atomicity), safe to run again, committed
     by itself: on the autocommit sibling of a MariaDB/MySQL or PostgreSQL ``engine`` (one round trip: no
-    ping, BEGIN or COMMIT), in a transaction of ``engine`` on SQLite (local, where a transaction costs no
-    round trip). Retried like ``transaction``."""
+    ping, BEGIN or COMMIT), or on ``held``, one of its connections a hot caller keeps; in a transaction of
+    ``engine`` on SQLite (local, where a transaction costs no round trip). Retried like ``transaction``."""
     if engine.dialect.name == "sqlite":
         return transaction(engine, work, attempts=attempts, what=what)
-    return read(autocommit_engine(engine), work, attempts=attempts, what=what)  # each statement commits itself
+    if held is None:
+        return read(autocommit_engine(engine), work, attempts=attempts, what=what)  # each statement commits itself
+
+    def once() -> T:
+        with held.connection() as conn:
+            return work(conn)
+
+    return _retried(once, attempts, what)

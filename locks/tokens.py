@@ -10,8 +10,9 @@ take theirs with ``TokenStore.issue`` once their lock server granted the name; t
 
 On MariaDB/MySQL and PostgreSQL every ``TokenStore`` statement runs on the main engine's small autocommit
 sibling (``db.retry.single``, ``db.engine.autocommit_engine``): one round trip, no BEGIN/COMMIT and no ping
-at checkout (a pooled connection found dead fails its statement, which the one retry policy runs again once
-on a new connection).
+at checkout (a connection found dead fails its statement, which the one retry policy runs again once on a
+new connection). Each store keeps one of the sibling's connections checked out (``db.engine.HeldConnection``)
+for its statements, so a token pays no pool checkout and return.
 On SQLite, which is local, each runs in a transaction of the main engine.
 
 A holder passes its token to ``fenced(conn, name, token)`` inside the transaction of each write it makes on
@@ -37,7 +38,7 @@ from sqlalchemy.sql.visitors import iterate
 
 from scrapesched.config.redact import redact_url
 from scrapesched.db.clock import db_now, db_now_plus
-from scrapesched.db.engine import autocommit_engine, describe_target
+from scrapesched.db.engine import HeldConnection, autocommit_engine, describe_target
 from scrapesched.db.retry import single
 from scrapesched.db.schema import leases
 from scrapesched.locks.base import LeaseInfo, validate_name
@@ -180,17 +181,19 @@ def lock_db_error(engine: Engine, exc: BaseException, what: str) -> LockError:
 class TokenStore:
     """The token rows of one database: each operation ONE retried statement (``db.retry.single``: on
     MariaDB/MySQL and PostgreSQL on the engine's autocommit sibling, see the module's docstring), database
-    failures mapped to lease errors (LockUnavailable, LockConfigError). ``close`` disposes the sibling's
+    failures mapped to lease errors (LockUnavailable, LockConfigError), on a connection the store keeps
+    (one thread at a time; another thread meanwhile takes a pooled one). ``close`` disposes the sibling's
     connections."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._held = HeldConnection(engine) if engine.dialect.name != "sqlite" else None
 
     def run(self, work: Callable[[Connection], T], what: str) -> T:
         """``work`` (one statement, safe to run again) retried; database failures become
         LockUnavailable/LockConfigError."""
         try:
-            return single(self.engine, work, attempts=LOCK_DB_ATTEMPTS, what=what)
+            return single(self.engine, work, attempts=LOCK_DB_ATTEMPTS, what=what, held=self._held)
         except SQLAlchemyError as exc:
             raise lock_db_error(self.engine, exc, what) from exc
 
@@ -219,7 +222,8 @@ class TokenStore:
 
     def close(self) -> None:
         """Close the autocommit sibling's connections (it reconnects if used again)."""
-        if self.engine.dialect.name != "sqlite":
+        if self._held is not None:
+            self._held.close()
             autocommit_engine(self.engine).dispose()
 
 
