@@ -3,9 +3,16 @@
 
 ``status`` and ``jobs`` run against a SQLite database in a temporary directory, made by ``scrapesched
 migrate`` and given a few finished runs (``scrapesched run-once canary``). Each command runs twice to warm
-the page cache, then ``--runs`` times; the table gives the median (p50) and the fastest wall time, in ms,
+the page cache, then ``--runs`` times, the commands taking turns (one run of each per round, so a change
+of the machine's speed hits them all); the table gives the median (p50) and the fastest wall time, in ms,
 and the median CPU time (user + system) of the process, which a busy machine inflates much less than the
 wall time (on an idle machine the two are close: start-up is one thread).
+
+One more row, in the same rounds, is the floor of ``status``: a Python process that imports the
+third-party modules ``status`` imports (read from ``python -X importtime`` of one ``status`` run: every
+top-level import that is neither scrapesched's nor the standard library's, in the same order) and does
+nothing else. ``status`` minus that row is what scrapesched's own code costs; the libraries' share moves
+with the machine's speed, which from hour to hour here is +-30%.
 
 Python's bytecode cache is on for every process, written under the cache directory
 (``PYTHONPYCACHEPREFIX``, never into the source tree): an installed package has its ``.pyc`` files, so a
@@ -74,22 +81,61 @@ def _children_cpu_s() -> float:
 
 
 def time_command(
-    argv: Sequence[str], env: dict[str, str], runs: int, cwd: Path | None = None
+    argv: Sequence[str], env: dict[str, str], runs: int, cwd: Path | None = None, warmup: int = WARMUP
 ) -> tuple[list[float], list[float]]:
     """Wall and CPU times in ms of ``runs`` runs of ``argv`` (after the warm-up runs); each must exit 0."""
     wall: list[float] = []
     cpu: list[float] = []
-    for i in range(WARMUP + runs):
+    for i in range(warmup + runs):
         cpu_before = _children_cpu_s()
         start = time.perf_counter()
         done = subprocess.run(argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
         elapsed = (time.perf_counter() - start) * 1000
         if done.returncode != 0:
             raise SystemExit(f"{' '.join(argv)}: exit {done.returncode}: {done.stderr.decode(errors='replace')}")
-        if i >= WARMUP:
+        if i >= warmup:
             wall.append(elapsed)
             cpu.append((_children_cpu_s() - cpu_before) * 1000)
     return wall, cpu
+
+
+def time_commands(
+    argvs: Sequence[Sequence[str]], env: dict[str, str], runs: int, cwd: Path | None = None
+) -> list[tuple[list[float], list[float]]]:
+    """``time_command`` of several commands taking turns: each round runs every command once."""
+    times: list[tuple[list[float], list[float]]] = [([], []) for _ in argvs]
+    for i in range(WARMUP + runs):
+        for argv, (wall, cpu) in zip(argvs, times, strict=True):
+            one_wall, one_cpu = time_command(argv, env, 1, cwd, warmup=0)
+            if i >= WARMUP:
+                wall.extend(one_wall)
+                cpu.extend(one_cpu)
+    return times
+
+
+def library_imports(argv: Sequence[str], env: dict[str, str], cwd: Path | None) -> list[str]:
+    """The third-party modules ``argv`` (a ``python`` command line) imports from its own or the standard
+    library's modules, in order: from ``-X importtime``, whose tree lists a module after the modules it
+    imported, each nested two spaces deeper than its importer."""
+    done = subprocess.run([*argv[:1], "-X", "importtime", *argv[1:]], env=env, cwd=cwd, capture_output=True,
+                          text=True, check=True)
+    tree: list[tuple[int, str]] = []
+    for line in done.stderr.splitlines():
+        field = line.rsplit("|", 1)[-1][1:] if line.startswith("import time:") else ""
+        name = field.strip()
+        if name and " " not in name:  # not the header
+            tree.append((len(field) - len(field.lstrip(" ")), name))
+
+    def third_party(name: str) -> bool:
+        top = name.split(".")[0]
+        return not (top in sys.stdlib_module_names or top.startswith(("scrapesched", "_")) or top in ("site",))
+
+    names: list[str] = []
+    for i, (depth, name) in enumerate(tree):
+        importer = next((other for d, other in tree[i + 1 :] if d < depth), None)
+        if third_party(name) and (importer is None or not third_party(importer)) and name not in names:
+            names.append(name)
+    return names
 
 
 def scrapesched_argv(tree: Path | None) -> tuple[list[str], Path | None, dict[str, str]]:
@@ -97,6 +143,18 @@ def scrapesched_argv(tree: Path | None) -> tuple[list[str], Path | None, dict[st
     if tree is None:
         return [str(Path(sys.executable).parent / "scrapesched")], None, {}
     return [sys.executable, "-m", "scrapesched"], tree, {"PYTHONPATH": str(tree)}
+
+
+FLOOR = "status's libraries alone"
+# Some names in -X importtime are tries that failed (``sitecustomize``, click's ``org.python.core``).
+FLOOR_SCRIPT = """
+import importlib
+for name in {modules!r}:
+    try:
+        importlib.import_module(name)
+    except ImportError:
+        pass
+"""
 
 
 def peer_executable() -> tuple[Path | None, str]:
@@ -135,8 +193,16 @@ def run(runs: int, peer: bool, tree: Path | None) -> list[Timing]:
             done = subprocess.run([*argv, *setup], env=env, cwd=cwd, capture_output=True, text=True, check=False)
             if done.returncode != 0:
                 raise SystemExit(f"scrapesched {' '.join(setup)}: exit {done.returncode}: {done.stderr}")
-        for args in (["--help"], ["jobs"], ["status"]):
-            results.append(summarize(f"scrapesched {' '.join(args)}", time_command([*argv, *args], env, runs, cwd)))
+        commands = [["--help"], ["jobs"], ["status"]]
+        python_argv = [sys.executable, "-m", "scrapesched"] if tree is None else argv
+        modules = library_imports([*python_argv, "status"], env, cwd)
+        floor = [sys.executable, "-c", FLOOR_SCRIPT.format(modules=modules)]
+        times = time_commands([*([*argv, *args] for args in commands), floor], env, runs, cwd)
+        for args, timed in zip(commands, times, strict=False):
+            results.append(summarize(f"scrapesched {' '.join(args)}", timed))
+        status, library = results[-1], summarize(FLOOR, times[-1])
+        share = f"`status` minus this: {status.p50_ms - library.p50_ms:.0f} ms; imports {', '.join(modules)}"
+        results.append(Timing(library.command, library.p50_ms, library.min_ms, library.cpu_p50_ms, share))
     if peer:
         exe, why = peer_executable()
         if exe is None:
@@ -161,7 +227,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     print("| command | wall p50 ms | wall min ms | CPU p50 ms | note |")
     print("|---|---:|---:|---:|---|")
     for r in results:
-        print(f"| `{r.command}` | {r.p50_ms:.0f} | {r.min_ms:.0f} | {r.cpu_p50_ms:.0f} | {r.note} |")
+        name = r.command if r.command == FLOOR else f"`{r.command}`"
+        print(f"| {name} | {r.p50_ms:.0f} | {r.min_ms:.0f} | {r.cpu_p50_ms:.0f} | {r.note} |")
 
 
 if __name__ == "__main__":
