@@ -23,7 +23,7 @@ import redis
 import sqlalchemy as sa
 from lock_helpers import SERVER_ENVS, WORKER, LockEnv, closed_port, lock_env, silent_server, unique_name
 from sqlalchemy.engine import make_url
-from test_locks_fencing import results, stored, write
+from test_locks_fencing import results, stored, taken_during_fenced_write, write
 
 from conftest import MYSQL_ADMIN, POSTGRES_ADMIN, REDIS_URL, REPO_ROOT, SERVERS, cli_env
 from scrapesched import locks
@@ -438,20 +438,12 @@ def test_a_holder_whose_key_redis_lost_is_fenced_out_as_soon_as_the_next_holder_
     second = locks.connect(redis_server.url, engine=engine, holder_id="second")
     held = first.acquire(name, 30, keepalive=False)
     assert held is not None
-    taken: list[locks.Lease | None] = []
-    with engine.connect() as conn:
-        txn = conn.begin()
-        conn.execute(sa.update(results).where(results.c.name == name).values(value="in flight", token=held.token))
-        locks.fenced(conn, name, held.token)
+
+    def take_after_a_flush() -> locks.Lease | None:
         redis_server.client().flushall()  # the first holder's key is gone: the name is free on Redis
-        thread = threading.Thread(target=lambda: taken.append(second.acquire(name, 30, wait=20)))
-        thread.start()
-        thread.join(0.5)
-        assert thread.is_alive(), "the second holder's token must wait for the first holder's fenced write"
-        txn.commit()
-    thread.join(20)
-    newer = taken[0]
-    assert newer is not None and newer.token > held.token
+        return second.acquire(name, 30, wait=20)
+
+    newer = taken_during_fenced_write(engine, held, "in flight", take_after_a_flush, " (the token bump waits)")
     assert stored(engine, name) == ("in flight", held.token)  # committed before the second holder existed
     with pytest.raises(locks.FencedOut, match=f"token {held.token} is stale, token {newer.token} was issued"):
         write(engine, held, "late")  # the second holder has written nothing yet

@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections.abc import Callable
 
 import pytest
 import sqlalchemy as sa
@@ -37,6 +38,28 @@ def write(engine: sa.Engine, lease: locks.Lease, value: str) -> None:
         locks.fenced(conn, lease.name, lease.token)
 
     transaction(engine, work, what="fenced write")
+
+
+def taken_during_fenced_write(
+    engine: sa.Engine, old: locks.Lease, value: str, take: Callable[[], locks.Lease | None], note: str = ""
+) -> locks.Lease:
+    """Write ``value`` under ``old`` and hold that fenced write open while another thread runs ``take`` (an
+    acquire of the same name): the take must wait for the write, which then commits. The lease taken, whose
+    token must be newer."""
+    taken: list[locks.Lease | None] = []
+    with engine.connect() as conn:
+        txn = conn.begin()
+        conn.execute(sa.update(results).where(results.c.name == old.name).values(value=value, token=old.token))
+        locks.fenced(conn, old.name, old.token)  # still the newest token: passes, and holds the row until commit
+        thread = threading.Thread(target=lambda: taken.append(take()))
+        thread.start()
+        thread.join(0.5)
+        assert thread.is_alive(), f"the take must wait for the fenced write's transaction{note}"
+        txn.commit()
+    thread.join(20)
+    new = taken[0]
+    assert new is not None and new.token > old.token
+    return new
 
 
 def stored(engine: sa.Engine, name: str) -> tuple[str, int]:
@@ -80,19 +103,7 @@ def test_a_new_token_is_issued_only_after_an_in_flight_fenced_write_commits(engi
     old = old_backend.acquire(name, 0.3, keepalive=False)
     assert old is not None
     time.sleep(0.5)  # expired: the next acquire will take it over
-    taken: list[locks.Lease | None] = []
-    with engine.connect() as conn:
-        txn = conn.begin()
-        conn.execute(sa.update(results).where(results.c.name == name).values(value="old result", token=old.token))
-        locks.fenced(conn, name, old.token)  # still the newest token: passes, and holds the row until commit
-        thread = threading.Thread(target=lambda: taken.append(new_backend.acquire(name, 30, wait=20)))
-        thread.start()
-        thread.join(0.5)
-        assert thread.is_alive(), "the take must wait for the fenced write's transaction"
-        txn.commit()
-    thread.join(20)
-    new = taken[0]
-    assert new is not None and new.token > old.token
+    new = taken_during_fenced_write(engine, old, "old result", lambda: new_backend.acquire(name, 30, wait=20))
     assert stored(engine, name) == ("old result", old.token)  # committed before the new holder existed
     with pytest.raises(locks.FencedOut):
         write(engine, old, "too late")
