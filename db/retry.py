@@ -142,11 +142,10 @@ def single(
     ``engine`` on SQLite (local, where a transaction costs no round trip). Retried like ``transaction``."""
     if engine.dialect.name == "sqlite":
         return transaction(engine, work, attempts=attempts, what=what)
-    if held is None:
-        return read(autocommit_engine(engine), work, attempts=attempts, what=what)  # each statement commits itself
+    connect = autocommit_engine(engine).connect if held is None else held.connection  # each statement commits itself
 
     def once() -> T:
-        with held.connection() as conn:
+        with connect() as conn:
             return work(conn)
 
     return _retried(once, attempts, what)
