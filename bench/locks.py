@@ -216,23 +216,34 @@ class _RawLock:
         return True
 
 
-class _RawToken:
-    """The token statement of ``TokenStore.issue``, compiled once, run on a bare driver connection (autocommit;
-    a commit after it on SQLite) without SQLAlchemy's execution path, pool or retry: what a durable token
-    costs on this database whatever the code around it (``--compare``)."""
+class _BareConnection:
+    """A bare driver connection to the tokens' database (PyMySQL, psycopg in autocommit; sqlite3), for the
+    token statements timed without SQLAlchemy's execution path, pool or retry (``--compare``)."""
 
     def __init__(self, db_url: str) -> None:
         self.engine = connect_engine(db_url)
         self.dialect = self.engine.dialect.name
-        statement: Any = ISSUE.statement(self.dialect)  # an INSERT: a ClauseElement, typed Executable there
-        self.compiled = statement.compile(dialect=self.engine.dialect)
-        self.sql = str(self.compiled)
         self.conn = self.engine.raw_connection()
         driver: Any = self.conn.driver_connection
         if self.dialect in ("mysql", "mariadb"):
             driver.autocommit(True)
         elif self.dialect == "postgresql":
             driver.autocommit = True
+
+    def close(self) -> None:
+        self.conn.close()
+        self.engine.dispose()
+
+
+class _RawToken(_BareConnection):
+    """The token statement of ``TokenStore.issue``, compiled once, run on a bare driver connection (a commit
+    after it on SQLite): what a durable token costs on this database whatever the code around it."""
+
+    def __init__(self, db_url: str) -> None:
+        super().__init__(db_url)
+        statement: Any = ISSUE.statement(self.dialect)  # an INSERT: a ClauseElement, typed Executable there
+        self.compiled = statement.compile(dialect=self.engine.dialect)
+        self.sql = str(self.compiled)
 
     def cycle(self, name: str, wait: float) -> bool:
         params = self.compiled.construct_params({"lease_name": name, "lease_holder": "bench", "ttl": TTL})
@@ -245,26 +256,16 @@ class _RawToken:
             self.conn.commit()
         return issued
 
-    def close(self) -> None:
-        self.conn.close()
-        self.engine.dispose()
 
-
-class _RawSequence:
-    """``nextval`` of a sequence of the tokens' database on a bare driver connection (autocommit): what a
-    token that is not recorded against its name would cost (``--compare``; MariaDB and PostgreSQL only)."""
+class _RawSequence(_BareConnection):
+    """``nextval`` of a sequence of the tokens' database on a bare driver connection: what a token that is
+    not recorded against its name would cost (MariaDB and PostgreSQL only)."""
 
     def __init__(self, db_url: str) -> None:
-        self.engine = connect_engine(db_url)
-        self.conn = self.engine.raw_connection()
-        driver: Any = self.conn.driver_connection
+        super().__init__(db_url)
+        quoted = f"'{SEQUENCE}'" if self.dialect == "postgresql" else SEQUENCE
+        self.sql = f"SELECT nextval({quoted})"
         cur = self.conn.cursor()
-        if self.engine.dialect.name == "postgresql":
-            driver.autocommit = True
-            self.sql = f"SELECT nextval('{SEQUENCE}')"
-        else:
-            driver.autocommit(True)
-            self.sql = f"SELECT NEXTVAL({SEQUENCE})"
         cur.execute(f"CREATE SEQUENCE IF NOT EXISTS {SEQUENCE}")
         cur.close()
 
@@ -275,23 +276,16 @@ class _RawSequence:
         cur.close()
         return issued
 
-    def close(self) -> None:
-        self.conn.close()
-        self.engine.dispose()
-
 
 @contextmanager
 def opened(setup: Setup) -> Iterator[Any]:
     """A callable ``cycle(name, wait) -> bool``: one acquire+release."""
-    if setup.raw == TOKEN_SEQUENCE:
-        sequence = _RawSequence(setup.db_url)
-        yield sequence.cycle
-        sequence.close()
-        return
-    if setup.raw == TOKEN_RAW:
-        raw_token = _RawToken(setup.db_url)
-        yield raw_token.cycle
-        raw_token.close()
+    kinds: dict[str, type[_RawToken] | type[_RawSequence]] = {TOKEN_RAW: _RawToken, TOKEN_SEQUENCE: _RawSequence}
+    statement_kind = kinds.get(setup.raw)
+    if statement_kind is not None:
+        statement = statement_kind(setup.db_url)
+        yield statement.cycle
+        statement.close()
         return
     if setup.raw == TOKEN_ONLY:
         engine = connect_engine(setup.db_url)
